@@ -1,0 +1,184 @@
+using System.Runtime.CompilerServices;
+using ConnectRpc.Internal;
+using Google.Protobuf;
+
+namespace ConnectRpc;
+
+/// <summary>
+/// Makes RPC calls for generated clients: one base address, one set of options, one
+/// <see cref="HttpClient"/>. Several generated clients may share one invoker.
+/// </summary>
+/// <remarks>
+/// Every failure reaches the caller as a <see cref="ConnectException"/>: cancellation through
+/// the token is <see cref="Code.Canceled"/>, an expired timeout <see cref="Code.DeadlineExceeded"/>.
+/// </remarks>
+public sealed class CallInvoker
+{
+    private static readonly Lazy<SocketsHttpHandler> s_sharedHandler = new(CreateSharedHandler);
+
+    private readonly IClientTransport _transport;
+    private readonly ConnectClientOptions _options;
+    private readonly TimeProvider _time;
+
+    /// <summary>
+    /// Creates an invoker for <paramref name="baseUrl"/> (such as <c>https://api.acme.com</c>,
+    /// optionally with a path prefix). All invokers made this way share one connection pool
+    /// per process, so creating many does not exhaust sockets.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="baseUrl"/> is not an absolute http or https URL.</exception>
+    public CallInvoker(string baseUrl, ConnectClientOptions? options = null)
+        : this(CreateSharedClient(ParseBaseUrl(baseUrl)), options)
+    {
+    }
+
+    /// <summary>
+    /// Creates an invoker over an existing <see cref="HttpClient"/> (for example one from
+    /// <c>IHttpClientFactory</c>); its <see cref="HttpClient.BaseAddress"/> is the server's base URL.
+    /// </summary>
+    /// <remarks>
+    /// <see cref="HttpClient.Timeout"/> still applies to every call, streams included; set it
+    /// to <see cref="Timeout.InfiniteTimeSpan"/> and use <see cref="ConnectClientOptions.Timeout"/>
+    /// for per-call deadlines.
+    /// </remarks>
+    /// <exception cref="ArgumentException">The client has no absolute http or https base address.</exception>
+    public CallInvoker(HttpClient httpClient, ConnectClientOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(httpClient);
+        BaseAddress = httpClient.BaseAddress is { } address
+            ? ParseBaseUrl(address.OriginalString, nameof(httpClient))
+            : throw new ArgumentException("The HttpClient needs a BaseAddress: the server's base URL.", nameof(httpClient));
+        _options = options?.Clone() ?? new ConnectClientOptions();
+        _time = TimeProvider.System;
+        _transport = ClientTransports.Create(httpClient, BaseAddress, _options);
+    }
+
+    internal CallInvoker(IClientTransport transport, Uri baseAddress, ConnectClientOptions? options, TimeProvider? time = null)
+    {
+        _transport = transport;
+        BaseAddress = baseAddress;
+        _options = options?.Clone() ?? new ConnectClientOptions();
+        _time = time ?? TimeProvider.System;
+    }
+
+    /// <summary>The server's base URL; procedure paths are appended to it.</summary>
+    public Uri BaseAddress { get; }
+
+    /// <summary>Calls a unary method.</summary>
+    public Task<TResponse> UnaryAsync<TRequest, TResponse>(
+        Method<TRequest, TResponse> method,
+        TRequest request,
+        Headers? headers = null,
+        TimeSpan? timeout = null,
+        CancellationToken cancellationToken = default)
+        where TRequest : class, IMessage<TRequest>
+        where TResponse : class, IMessage<TResponse>
+    {
+        CheckCall(method, MethodKind.Unary);
+        ArgumentNullException.ThrowIfNull(request);
+        var call = new ClientCallRunner<TRequest, TResponse>(this, method, headers, timeout, ResponseMetadata.Current);
+        return call.RunSingleResponseAsync(new SingleRequest<TRequest>(request), cancellationToken);
+    }
+
+    /// <summary>Calls a server-streaming method; the call starts when the result is enumerated.</summary>
+    public IAsyncEnumerable<TResponse> ServerStreamingAsync<TRequest, TResponse>(
+        Method<TRequest, TResponse> method,
+        TRequest request,
+        Headers? headers = null,
+        TimeSpan? timeout = null,
+        CancellationToken cancellationToken = default)
+        where TRequest : class, IMessage<TRequest>
+        where TResponse : class, IMessage<TResponse>
+    {
+        CheckCall(method, MethodKind.ServerStreaming);
+        ArgumentNullException.ThrowIfNull(request);
+        var call = new ClientCallRunner<TRequest, TResponse>(this, method, headers, timeout, ResponseMetadata.Current);
+        return new ResponseStream<TRequest, TResponse>(call, new SingleRequest<TRequest>(request), cancellationToken);
+    }
+
+    /// <summary>Calls a client-streaming method, sending every message of <paramref name="requests"/>.</summary>
+    public Task<TResponse> ClientStreamingAsync<TRequest, TResponse>(
+        Method<TRequest, TResponse> method,
+        IAsyncEnumerable<TRequest> requests,
+        Headers? headers = null,
+        TimeSpan? timeout = null,
+        CancellationToken cancellationToken = default)
+        where TRequest : class, IMessage<TRequest>
+        where TResponse : class, IMessage<TResponse>
+    {
+        CheckCall(method, MethodKind.ClientStreaming);
+        ArgumentNullException.ThrowIfNull(requests);
+        var call = new ClientCallRunner<TRequest, TResponse>(this, method, headers, timeout, ResponseMetadata.Current);
+        return call.RunSingleResponseAsync(requests, cancellationToken);
+    }
+
+    /// <summary>
+    /// Calls a bidirectional-streaming method: requests are sent as <paramref name="requests"/>
+    /// yields them while responses are received (full duplex). The call starts when the result
+    /// is enumerated.
+    /// </summary>
+    public IAsyncEnumerable<TResponse> BidiStreamingAsync<TRequest, TResponse>(
+        Method<TRequest, TResponse> method,
+        IAsyncEnumerable<TRequest> requests,
+        Headers? headers = null,
+        TimeSpan? timeout = null,
+        CancellationToken cancellationToken = default)
+        where TRequest : class, IMessage<TRequest>
+        where TResponse : class, IMessage<TResponse>
+    {
+        CheckCall(method, MethodKind.BidiStreaming);
+        ArgumentNullException.ThrowIfNull(requests);
+        var call = new ClientCallRunner<TRequest, TResponse>(this, method, headers, timeout, ResponseMetadata.Current);
+        return new ResponseStream<TRequest, TResponse>(call, requests, cancellationToken);
+    }
+
+    internal IClientTransport Transport => _transport;
+
+    internal ConnectClientOptions Options => _options;
+
+    internal TimeProvider Time => _time;
+
+    private static void CheckCall(Method method, MethodKind expected)
+    {
+        ArgumentNullException.ThrowIfNull(method);
+        if (method.Kind != expected)
+        {
+            throw new ArgumentException(
+                $"{method.Procedure} is a {method.Kind} method and cannot be called as {expected}.", nameof(method));
+        }
+    }
+
+    private static Uri ParseBaseUrl(string baseUrl) => ParseBaseUrl(baseUrl, nameof(baseUrl));
+
+    private static Uri ParseBaseUrl(string baseUrl, string paramName)
+    {
+        ArgumentNullException.ThrowIfNull(baseUrl, paramName);
+        if (!Uri.TryCreate(baseUrl, UriKind.Absolute, out Uri? uri) ||
+            (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps) ||
+            !string.IsNullOrEmpty(uri.Query) || !string.IsNullOrEmpty(uri.Fragment))
+        {
+            throw new ArgumentException(
+                $"'{baseUrl}' is not a base URL: use an absolute http:// or https:// URL without query or fragment.", paramName);
+        }
+
+        // Procedures are appended as "/pkg.Service/Method"; keep the prefix without its trailing slash.
+        string text = uri.GetLeftPart(UriPartial.Path).TrimEnd('/');
+        return new Uri(text, UriKind.Absolute);
+    }
+
+    private static HttpClient CreateSharedClient(Uri baseAddress) =>
+        new(s_sharedHandler.Value, disposeHandler: false)
+        {
+            BaseAddress = baseAddress,
+            Timeout = Timeout.InfiniteTimeSpan, // deadlines come from the call's timeout instead
+        };
+
+    private static SocketsHttpHandler CreateSharedHandler() => new()
+    {
+        // Recycle connections so DNS changes are seen; keep HTTP/2 streams from queueing
+        // behind the server's per-connection limit.
+        PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+        EnableMultipleHttp2Connections = true,
+        AutomaticDecompression = System.Net.DecompressionMethods.None,
+        UseCookies = false,
+    };
+}

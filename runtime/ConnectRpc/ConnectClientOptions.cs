@@ -1,0 +1,74 @@
+namespace ConnectRpc;
+
+/// <summary>
+/// How a client talks to a server. Every method of a generated client uses the same options;
+/// per-call values (headers, timeout, cancellation) are method parameters.
+/// </summary>
+public sealed class ConnectClientOptions
+{
+    /// <summary>The default <see cref="MaxReceiveMessageSize"/>: 4 MiB, as in gRPC.</summary>
+    public const int DefaultMaxReceiveMessageSize = 4 * 1024 * 1024;
+
+    private int _maxReceiveMessageSize = DefaultMaxReceiveMessageSize;
+    private int _maxSendMessageSize = int.MaxValue;
+    private TimeSpan? _timeout;
+
+    /// <summary>The wire protocol. Default: <see cref="Protocol.Connect"/>.</summary>
+    public Protocol Protocol { get; set; } = Protocol.Connect;
+
+    /// <summary>The message encoding. Default: <see cref="Codec.Proto"/>.</summary>
+    public Codec Codec { get; set; } = Codec.Proto;
+
+    /// <summary>The compression for request messages (<c>"gzip"</c>); null sends them uncompressed.</summary>
+    public string? SendCompression { get; set; }
+
+    /// <summary>
+    /// Whether Connect unary calls to methods marked <c>NO_SIDE_EFFECTS</c> use HTTP GET
+    /// (cacheable). Default: false.
+    /// </summary>
+    public bool UseHttpGet { get; set; }
+
+    /// <summary>The largest response message accepted, in bytes, after decompression. Default: 4 MiB.</summary>
+    public int MaxReceiveMessageSize
+    {
+        get => _maxReceiveMessageSize;
+        set => _maxReceiveMessageSize = Positive(value);
+    }
+
+    /// <summary>The largest request message sent, in bytes. Default: no limit (<see cref="int.MaxValue"/>).</summary>
+    public int MaxSendMessageSize
+    {
+        get => _maxSendMessageSize;
+        set => _maxSendMessageSize = Positive(value);
+    }
+
+    /// <summary>The timeout of calls that pass none; null means no timeout.</summary>
+    public TimeSpan? Timeout
+    {
+        get => _timeout;
+        set
+        {
+            if (value is { } t && t <= TimeSpan.Zero && t != System.Threading.Timeout.InfiniteTimeSpan)
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value, "The timeout must be positive.");
+            }
+
+            _timeout = value == System.Threading.Timeout.InfiniteTimeSpan ? null : value;
+        }
+    }
+
+    /// <summary>
+    /// The HTTP version requested. Null picks per protocol: HTTP/2 for gRPC; for Connect and
+    /// gRPC-Web, HTTP/2 by ALPN over TLS and HTTP/1.1 over cleartext.
+    /// </summary>
+    public Version? HttpVersion { get; set; }
+
+    /// <summary>How strictly <see cref="HttpVersion"/> applies; null picks the policy that fits it.</summary>
+    public HttpVersionPolicy? HttpVersionPolicy { get; set; }
+
+    /// <summary>A copy, so a client is unaffected by later changes to the options it was given.</summary>
+    internal ConnectClientOptions Clone() => (ConnectClientOptions)MemberwiseClone();
+
+    private static int Positive(int value, [System.Runtime.CompilerServices.CallerMemberName] string name = "") =>
+        value > 0 ? value : throw new ArgumentOutOfRangeException(name, value, "The size must be positive.");
+}

@@ -1,0 +1,121 @@
+namespace ConnectRpc.Internal;
+
+/// <summary>
+/// The cancellation of one client call and why it ended: the caller's token, the deadline,
+/// a failed request source, or the caller abandoning a stream.
+/// </summary>
+internal sealed class CallLifetime : IDisposable
+{
+    private readonly CancellationToken _callerToken;
+    private readonly CancellationTokenSource? _deadlineSource;
+    private readonly CancellationTokenSource _source;
+    private Exception? _sendFailure;
+
+    public CallLifetime(TimeProvider time, TimeSpan? timeout, CancellationToken callerToken)
+    {
+        _callerToken = callerToken;
+        if (timeout is { } t && t != System.Threading.Timeout.InfiniteTimeSpan)
+        {
+            Timeout = t > TimeSpan.Zero ? t : TimeSpan.Zero;
+            Deadline = time.GetUtcNow() + Timeout;
+            _deadlineSource = new CancellationTokenSource(Timeout.Value > TimeSpan.Zero ? Timeout.Value : TimeSpan.FromTicks(1), time);
+            _source = CancellationTokenSource.CreateLinkedTokenSource(callerToken, _deadlineSource.Token);
+        }
+        else
+        {
+            _source = callerToken.CanBeCanceled
+                ? CancellationTokenSource.CreateLinkedTokenSource(callerToken)
+                : new CancellationTokenSource();
+        }
+    }
+
+    public CancellationToken Token => _source.Token;
+
+    public DateTimeOffset? Deadline { get; }
+
+    public TimeSpan? Timeout { get; }
+
+    private bool DeadlinePassed => _deadlineSource?.IsCancellationRequested == true || Timeout == TimeSpan.Zero;
+
+    /// <summary>Fails before any I/O when the call is already canceled or out of time.</summary>
+    public void ThrowIfExpired()
+    {
+        if (_callerToken.IsCancellationRequested)
+        {
+            throw new ConnectException(Code.Canceled, "The call was canceled before it started.");
+        }
+
+        if (DeadlinePassed)
+        {
+            throw new ConnectException(Code.DeadlineExceeded, "The deadline passed before the call started.");
+        }
+    }
+
+    public void FailSend(Exception failure)
+    {
+        Interlocked.CompareExchange(ref _sendFailure, failure, null);
+        Abandon();
+    }
+
+    public void ThrowIfSendFailed()
+    {
+        if (Volatile.Read(ref _sendFailure) is { } failure)
+        {
+            throw SendFailure(failure);
+        }
+    }
+
+    public void Abandon()
+    {
+        try
+        {
+            _source.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    /// <summary>Turns whatever ended the call into the <see cref="ConnectException"/> the caller sees.</summary>
+    public ConnectException Translate(Exception ex, Method method)
+    {
+        // A cancellation is reported by its cause: the caller's token first, then the deadline
+        // (a canceled status that arrives after the deadline is deadline_exceeded), then a
+        // failed request source. Any other error stands as it is.
+        bool canceled = ex is OperationCanceledException or ConnectException { Code: Code.Canceled };
+        if (canceled && _callerToken.IsCancellationRequested)
+        {
+            return new ConnectException(Code.Canceled, $"The call to {method.Procedure} was canceled.", ex);
+        }
+
+        if (canceled && DeadlinePassed)
+        {
+            return new ConnectException(
+                Code.DeadlineExceeded,
+                $"The call to {method.Procedure} exceeded its deadline of {Timeout?.TotalMilliseconds:0} ms.",
+                ex);
+        }
+
+        if (Volatile.Read(ref _sendFailure) is { } failure && (canceled || ReferenceEquals(ex, failure)))
+        {
+            return SendFailure(failure);
+        }
+
+        return ex switch
+        {
+            ConnectException connect => connect,
+            OperationCanceledException => new ConnectException(Code.Canceled, $"The call to {method.Procedure} was canceled.", ex),
+            HttpRequestException => new ConnectException(Code.Unavailable, ex.Message, ex),
+            _ => new ConnectException(Code.Unknown, $"The call to {method.Procedure} failed: {ex.Message}", ex),
+        };
+    }
+
+    private static ConnectException SendFailure(Exception failure) =>
+        new(Code.Canceled, $"The request stream failed, so the call was canceled: {failure.Message}", failure);
+
+    public void Dispose()
+    {
+        _source.Dispose();
+        _deadlineSource?.Dispose();
+    }
+}

@@ -1,0 +1,256 @@
+using System.Runtime.CompilerServices;
+using Google.Protobuf;
+
+namespace ConnectRpc.Internal;
+
+/// <summary>
+/// Runs one client call over a protocol's <see cref="IClientCall{TRequest, TResponse}"/>:
+/// deadline and cancellation, request pumping, response cardinality, error mapping and
+/// <see cref="ResponseMetadata"/> reporting. Every protocol shares this code.
+/// </summary>
+internal sealed class ClientCallRunner<TRequest, TResponse>
+    where TRequest : class, IMessage<TRequest>
+    where TResponse : class, IMessage<TResponse>
+{
+    private readonly CallInvoker _invoker;
+    private readonly Method<TRequest, TResponse> _method;
+    private readonly Headers _headers;
+    private readonly TimeSpan? _timeout;
+    private readonly ResponseMetadata? _scope;
+
+    public ClientCallRunner(CallInvoker invoker, Method<TRequest, TResponse> method, Headers? headers, TimeSpan? timeout, ResponseMetadata? scope)
+    {
+        _invoker = invoker;
+        _method = method;
+        _headers = headers ?? Headers.Empty;
+        _timeout = timeout ?? invoker.Options.Timeout;
+        _scope = scope;
+    }
+
+    /// <summary>Unary and client streaming: exactly one response message.</summary>
+    public async Task<TResponse> RunSingleResponseAsync(IAsyncEnumerable<TRequest> requests, CancellationToken cancellationToken)
+    {
+        using var lifetime = new CallLifetime(_invoker.Time, _timeout, cancellationToken);
+        IClientCall<TRequest, TResponse>? call = null;
+        Task sending = Task.CompletedTask;
+        try
+        {
+            call = Start(lifetime);
+            sending = SendAsync(call, requests, lifetime);
+            TResponse response = await call.ReceiveAsync(lifetime.Token).ConfigureAwait(false)
+                ?? throw new ConnectException(Code.Unimplemented, $"protocol error: no response message for {_method.Kind} method {_method.Procedure}");
+            if (await call.ReceiveAsync(lifetime.Token).ConfigureAwait(false) is not null)
+            {
+                throw new ConnectException(Code.Unimplemented, $"protocol error: more than one response message for {_method.Kind} method {_method.Procedure}");
+            }
+
+            lifetime.ThrowIfSendFailed();
+            _scope?.OnCompleted(call.ResponseHeaders, call.ResponseTrailers);
+            return response;
+        }
+        catch (Exception ex)
+        {
+            throw Fail(call, ex, lifetime);
+        }
+        finally
+        {
+            await EndAsync(call, sending, lifetime).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Server and bidi streaming: zero or more response messages.</summary>
+    public async IAsyncEnumerable<TResponse> RunStreamAsync(
+        IAsyncEnumerable<TRequest> requests,
+        CancellationToken callToken,
+        [EnumeratorCancellation] CancellationToken enumeratorToken = default)
+    {
+        using CancellationTokenSource? both = enumeratorToken.CanBeCanceled && callToken.CanBeCanceled
+            ? CancellationTokenSource.CreateLinkedTokenSource(callToken, enumeratorToken)
+            : null;
+        using var lifetime = new CallLifetime(
+            _invoker.Time, _timeout, both?.Token ?? (enumeratorToken.CanBeCanceled ? enumeratorToken : callToken));
+        IClientCall<TRequest, TResponse>? call = null;
+        Task sending = Task.CompletedTask;
+        bool headersReported = false;
+        bool ended = false;
+        try
+        {
+            while (true)
+            {
+                TResponse? message;
+                try
+                {
+                    if (call is null)
+                    {
+                        call = Start(lifetime);
+                        sending = SendAsync(call, requests, lifetime);
+                    }
+
+                    message = await call.ReceiveAsync(lifetime.Token).ConfigureAwait(false);
+                    if (message is null)
+                    {
+                        lifetime.ThrowIfSendFailed();
+                    }
+                }
+                catch (Exception ex)
+                {
+                    ended = true;
+                    throw Fail(call, ex, lifetime);
+                }
+
+                if (!headersReported)
+                {
+                    headersReported = true;
+                    _scope?.OnHeaders(call.ResponseHeaders);
+                }
+
+                if (message is null)
+                {
+                    ended = true;
+                    _scope?.OnCompleted(call.ResponseHeaders, call.ResponseTrailers);
+                    yield break;
+                }
+
+                yield return message;
+            }
+        }
+        finally
+        {
+            if (!ended)
+            {
+                // Abandoned early (break or dispose): cancel the call; trailers stay empty.
+                lifetime.Abandon();
+                _scope?.OnCompleted(call?.ResponseHeaders ?? Headers.Empty, Headers.Empty);
+            }
+
+            await EndAsync(call, sending, lifetime).ConfigureAwait(false);
+        }
+    }
+
+    private IClientCall<TRequest, TResponse> Start(CallLifetime lifetime)
+    {
+        lifetime.ThrowIfExpired();
+        return _invoker.Transport.CreateCall(_method, new ClientCallInfo(_headers, lifetime.Deadline, lifetime.Timeout));
+    }
+
+    private static Task SendAsync(IClientCall<TRequest, TResponse> call, IAsyncEnumerable<TRequest> requests, CallLifetime lifetime)
+    {
+        // A single request is sent before receiving; streams are pumped concurrently (full duplex).
+        return requests is SingleRequest<TRequest> single
+            ? SendOneAsync(call, single.Message, lifetime)
+            : PumpAsync(call, requests, lifetime);
+    }
+
+    private static async Task SendOneAsync(IClientCall<TRequest, TResponse> call, TRequest message, CallLifetime lifetime)
+    {
+        await call.SendAsync(message, lifetime.Token).ConfigureAwait(false);
+        await call.CompleteSendAsync(lifetime.Token).ConfigureAwait(false);
+    }
+
+    private static async Task PumpAsync(IClientCall<TRequest, TResponse> call, IAsyncEnumerable<TRequest> requests, CallLifetime lifetime)
+    {
+        await Task.Yield(); // let the receive side start: responses may come before the first request
+        IAsyncEnumerator<TRequest> source = requests.GetAsyncEnumerator(lifetime.Token);
+        try
+        {
+            while (true)
+            {
+                TRequest? next;
+                try
+                {
+                    if (!await source.MoveNextAsync().ConfigureAwait(false))
+                    {
+                        break;
+                    }
+
+                    next = source.Current ?? throw new InvalidOperationException("The request stream yielded a null message.");
+                }
+                catch (Exception ex) when (!lifetime.Token.IsCancellationRequested)
+                {
+                    // The application's own request source failed: the call cannot go on.
+                    lifetime.FailSend(ex);
+                    return;
+                }
+
+                await call.SendAsync(next, lifetime.Token).ConfigureAwait(false);
+            }
+
+            await call.CompleteSendAsync(lifetime.Token).ConfigureAwait(false);
+        }
+        catch (Exception) when (lifetime.Token.IsCancellationRequested)
+        {
+            // The call ended first; the receive side reports why.
+        }
+        catch (ConnectException)
+        {
+            // The server closed the request stream; its status arrives on the receive side.
+        }
+        finally
+        {
+            await source.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private ConnectException Fail(IClientCall<TRequest, TResponse>? call, Exception ex, CallLifetime lifetime)
+    {
+        ConnectException error = lifetime.Translate(ex, _method);
+        // The call's own view of the metadata is the truth, whoever created the exception.
+        error.SetReceivedMetadata(
+            call?.ResponseHeaders ?? Headers.CreateReceived(0),
+            call?.ResponseTrailers ?? Headers.CreateReceived(0));
+
+        _scope?.OnCompleted(error.Headers, error.Trailers);
+        return error;
+    }
+
+    private static async Task EndAsync(IClientCall<TRequest, TResponse>? call, Task sending, CallLifetime lifetime)
+    {
+        lifetime.Abandon();
+        try
+        {
+            await sending.ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // Send failures were already reported through the receive side or FailSend.
+        }
+
+        if (call is not null)
+        {
+            await call.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}
+
+/// <summary>The one request of a unary or server-streaming call, in the shape the runner takes.</summary>
+internal sealed class SingleRequest<T>(T message) : IAsyncEnumerable<T>
+{
+    public T Message { get; } = message;
+
+    public async IAsyncEnumerator<T> GetAsyncEnumerator(CancellationToken cancellationToken = default)
+    {
+        await Task.CompletedTask.ConfigureAwait(false);
+        yield return Message;
+    }
+}
+
+/// <summary>The responses of a streaming call; enumerating starts the call, once.</summary>
+internal sealed class ResponseStream<TRequest, TResponse>(
+    ClientCallRunner<TRequest, TResponse> runner,
+    IAsyncEnumerable<TRequest> requests,
+    CancellationToken cancellationToken) : IAsyncEnumerable<TResponse>
+    where TRequest : class, IMessage<TRequest>
+    where TResponse : class, IMessage<TResponse>
+{
+    private int _started;
+
+    public IAsyncEnumerator<TResponse> GetAsyncEnumerator(CancellationToken enumeratorToken = default)
+    {
+        if (Interlocked.Exchange(ref _started, 1) != 0)
+        {
+            throw new InvalidOperationException("The responses of a streaming call can be enumerated only once; call the method again for a new call.");
+        }
+
+        return runner.RunStreamAsync(requests, cancellationToken, enumeratorToken).GetAsyncEnumerator(enumeratorToken);
+    }
+}

@@ -1,0 +1,139 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.IO.Pipelines;
+
+namespace ConnectRpc.Internal;
+
+/// <summary>Flag bits of the 5-byte envelope prefix (Connect streaming, gRPC, gRPC-Web).</summary>
+[Flags]
+internal enum EnvelopeFlags : byte
+{
+    None = 0,
+
+    /// <summary>The payload is compressed with the negotiated encoding.</summary>
+    Compressed = 0x01,
+
+    /// <summary>Connect: the frame is the end-of-stream JSON.</summary>
+    EndStream = 0x02,
+
+    /// <summary>gRPC-Web: the frame holds the trailers.</summary>
+    Trailers = 0x80,
+}
+
+/// <summary>One frame: its flags and its payload (valid until the next read).</summary>
+internal readonly record struct EnvelopeFrame(EnvelopeFlags Flags, ReadOnlySequence<byte> Payload);
+
+/// <summary>The envelope prefix: 1 flags byte, then the payload length as a 4-byte big-endian integer.</summary>
+internal static class Envelope
+{
+    public const int PrefixLength = 5;
+
+    public static void WritePrefix(Span<byte> destination, EnvelopeFlags flags, int length)
+    {
+        destination[0] = (byte)flags;
+        BinaryPrimitives.WriteUInt32BigEndian(destination[1..], (uint)length);
+    }
+
+    /// <summary>Writes a whole frame to <paramref name="output"/>.</summary>
+    public static void WriteFrame(IBufferWriter<byte> output, EnvelopeFlags flags, ReadOnlySpan<byte> payload)
+    {
+        Span<byte> span = output.GetSpan(PrefixLength + payload.Length);
+        WritePrefix(span, flags, payload.Length);
+        payload.CopyTo(span[PrefixLength..]);
+        output.Advance(PrefixLength + payload.Length);
+    }
+
+    /// <summary>
+    /// Reads the prefix at the start of <paramref name="buffer"/> when all five bytes are
+    /// there, wherever the segment boundaries fall. The length is unsigned on the wire.
+    /// </summary>
+    public static bool TryReadPrefix(in ReadOnlySequence<byte> buffer, out EnvelopeFlags flags, out uint length)
+    {
+        if (buffer.Length < PrefixLength)
+        {
+            flags = EnvelopeFlags.None;
+            length = 0;
+            return false;
+        }
+
+        Span<byte> copy = stackalloc byte[PrefixLength];
+        scoped ReadOnlySpan<byte> prefix = buffer.FirstSpan;
+        if (prefix.Length < PrefixLength)
+        {
+            // The prefix straddles segments.
+            buffer.Slice(0, PrefixLength).CopyTo(copy);
+            prefix = copy;
+        }
+
+        flags = (EnvelopeFlags)prefix[0];
+        length = BinaryPrimitives.ReadUInt32BigEndian(prefix[1..]);
+        return true;
+    }
+}
+
+/// <summary>
+/// Reads envelopes from a <see cref="PipeReader"/> without copying payloads. A frame's
+/// payload stays valid until the next <see cref="ReadAsync"/>. The length prefix is checked
+/// against the limit before the payload is buffered, so an oversized frame costs nothing.
+/// </summary>
+internal sealed class EnvelopeReader(PipeReader reader, int maxMessageSize, Code malformedCode)
+{
+    private SequencePosition? _consumed;
+
+    /// <summary>
+    /// The next frame, or null at a clean end of input. Throws <see cref="ConnectException"/>:
+    /// <see cref="Code.ResourceExhausted"/> for a frame over the limit, the malformed-input code given at construction
+    /// for input that ends inside a frame.
+    /// </summary>
+    public async ValueTask<EnvelopeFrame?> ReadAsync(CancellationToken cancellationToken)
+    {
+        if (_consumed is { } consumed)
+        {
+            reader.AdvanceTo(consumed);
+            _consumed = null;
+        }
+
+        while (true)
+        {
+            ReadResult result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            ReadOnlySequence<byte> buffer = result.Buffer;
+            if (Envelope.TryReadPrefix(buffer, out EnvelopeFlags flags, out uint length))
+            {
+                if (length > (uint)maxMessageSize)
+                {
+                    reader.AdvanceTo(buffer.Start);
+                    throw new ConnectException(
+                        Code.ResourceExhausted,
+                        $"message size {length} is larger than the limit of {maxMessageSize} bytes");
+                }
+
+                long frameLength = Envelope.PrefixLength + (long)length;
+                if (buffer.Length >= frameLength)
+                {
+                    ReadOnlySequence<byte> frame = buffer.Slice(0, frameLength);
+                    _consumed = frame.End;
+                    return new EnvelopeFrame(flags, frame.Slice(Envelope.PrefixLength));
+                }
+            }
+
+            if (result.IsCompleted)
+            {
+                if (buffer.IsEmpty)
+                {
+                    reader.AdvanceTo(buffer.End);
+                    return null;
+                }
+
+                long have = buffer.Length;
+                reader.AdvanceTo(buffer.End);
+                throw new ConnectException(
+                    malformedCode,
+                    have < Envelope.PrefixLength
+                        ? $"protocol error: incomplete envelope: {have} of {Envelope.PrefixLength} prefix bytes"
+                        : $"protocol error: incomplete envelope: the body ended {Envelope.PrefixLength + (long)length - have} bytes short of the declared length {length}");
+            }
+
+            reader.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+}

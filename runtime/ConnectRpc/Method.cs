@@ -1,0 +1,112 @@
+using Google.Protobuf;
+
+namespace ConnectRpc;
+
+/// <summary>The four shapes of an RPC, by how many messages flow each way.</summary>
+public enum MethodKind
+{
+    /// <summary>One request, one response.</summary>
+    Unary,
+
+    /// <summary>One request, a stream of responses.</summary>
+    ServerStreaming,
+
+    /// <summary>A stream of requests, one response.</summary>
+    ClientStreaming,
+
+    /// <summary>A stream each way, full duplex (needs HTTP/2).</summary>
+    BidiStreaming,
+}
+
+/// <summary>
+/// A method's <c>idempotency_level</c> option. <see cref="NoSideEffects"/> methods may be
+/// called with HTTP GET by the Connect protocol.
+/// </summary>
+public enum IdempotencyLevel
+{
+    /// <summary>Not declared: the method may have side effects.</summary>
+    Unknown,
+
+    /// <summary>The method has no side effects (a read); safe to call with HTTP GET and to retry.</summary>
+    NoSideEffects,
+
+    /// <summary>Calling the method twice has the same effect as calling it once.</summary>
+    Idempotent,
+}
+
+/// <summary>Describes one RPC method: its names, kind and idempotency.</summary>
+public abstract class Method
+{
+    private protected Method(string serviceName, string name, MethodKind kind, IdempotencyLevel idempotency)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(serviceName);
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        if (kind is < MethodKind.Unary or > MethodKind.BidiStreaming)
+        {
+            throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown method kind.");
+        }
+
+        ServiceName = serviceName;
+        Name = name;
+        Kind = kind;
+        Idempotency = idempotency;
+        Procedure = "/" + serviceName + "/" + name;
+    }
+
+    /// <summary>The fully-qualified service name, such as <c>greet.v1.GreetService</c>.</summary>
+    public string ServiceName { get; }
+
+    /// <summary>The method name as declared in the .proto file, such as <c>Greet</c>.</summary>
+    public string Name { get; }
+
+    /// <summary>The URL path of the method: <c>/greet.v1.GreetService/Greet</c>.</summary>
+    public string Procedure { get; }
+
+    /// <summary>The method's kind.</summary>
+    public MethodKind Kind { get; }
+
+    /// <summary>The method's declared idempotency.</summary>
+    public IdempotencyLevel Idempotency { get; }
+
+    /// <summary>The procedure path.</summary>
+    public override string ToString() => Procedure;
+}
+
+/// <summary>
+/// Describes one RPC method with its message types. Generated code creates one per method;
+/// clients and servers use it to route, encode and decode calls.
+/// </summary>
+/// <typeparam name="TRequest">The request message type.</typeparam>
+/// <typeparam name="TResponse">The response message type.</typeparam>
+public sealed class Method<TRequest, TResponse> : Method
+    where TRequest : class, IMessage<TRequest>
+    where TResponse : class, IMessage<TResponse>
+{
+    /// <summary>Creates a method descriptor.</summary>
+    /// <param name="serviceName">The fully-qualified service name.</param>
+    /// <param name="name">The method name as declared in the .proto file.</param>
+    /// <param name="kind">The method's kind.</param>
+    /// <param name="requestParser">Parses request messages.</param>
+    /// <param name="responseParser">Parses response messages.</param>
+    /// <param name="idempotency">The method's declared idempotency.</param>
+    public Method(
+        string serviceName,
+        string name,
+        MethodKind kind,
+        MessageParser<TRequest> requestParser,
+        MessageParser<TResponse> responseParser,
+        IdempotencyLevel idempotency = IdempotencyLevel.Unknown)
+        : base(serviceName, name, kind, idempotency)
+    {
+        ArgumentNullException.ThrowIfNull(requestParser);
+        ArgumentNullException.ThrowIfNull(responseParser);
+        RequestParser = requestParser;
+        ResponseParser = responseParser;
+    }
+
+    /// <summary>Parses request messages.</summary>
+    public MessageParser<TRequest> RequestParser { get; }
+
+    /// <summary>Parses response messages.</summary>
+    public MessageParser<TResponse> ResponseParser { get; }
+}
