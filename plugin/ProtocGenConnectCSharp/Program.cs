@@ -1,0 +1,73 @@
+using System.CommandLine;
+using Google.Protobuf;
+using Google.Protobuf.Compiler;
+
+namespace ConnectRpc.Plugin;
+
+/// <summary>
+/// protoc-gen-connect-csharp: reads a <c>CodeGeneratorRequest</c> on stdin and writes a
+/// <c>CodeGeneratorResponse</c> on stdout. protoc and buf run it; people run it for
+/// <c>--help</c> and <c>--version</c>.
+/// </summary>
+internal static class Program
+{
+    private const string Name = "protoc-gen-connect-csharp";
+
+    public static int Main(string[] args)
+    {
+        var root = new RootCommand(
+            "protoc plugin that generates Connect RPC service interfaces and clients for C#.\n\n" +
+            "It reads a CodeGeneratorRequest on stdin and writes a CodeGeneratorResponse on stdout; run it\n" +
+            "through protoc or buf:\n" +
+            "  protoc --plugin=protoc-gen-connect-csharp=bin/protoc-gen-connect-csharp \\\n" +
+            "         --csharp_out=gen --connect-csharp_out=gen greet.proto\n\n" +
+            "Options (--connect-csharp_opt=a,b=c, or opt: in buf.gen.yaml):\n" +
+            "  no_client          do not generate the client interface and class\n" +
+            "  no_server          do not generate the service interface\n" +
+            "  internal_access    declare the generated types internal\n" +
+            "  file_suffix=X      output file name ending (default: Connect.cs)\n" +
+            "  base_namespace=X   put files in folders that follow the namespace below X, as protoc's C# option does");
+        root.SetAction(_ => Run());
+        return root.Parse(args).Invoke();
+    }
+
+    private static int Run()
+    {
+        if (!Console.IsInputRedirected)
+        {
+            Console.Error.WriteLine($"{Name}: reads a CodeGeneratorRequest on stdin; run it through protoc or buf (see --help).");
+            return 2;
+        }
+
+        CodeGeneratorRequest request;
+        try
+        {
+            using Stream stdin = Console.OpenStandardInput();
+            request = CodeGeneratorRequest.Parser.ParseFrom(stdin);
+        }
+        catch (Exception ex) when (ex is InvalidProtocolBufferException or IOException)
+        {
+            Console.Error.WriteLine($"{Name}: stdin is not a CodeGeneratorRequest: {OneLine(ex.Message)}");
+            return 1;
+        }
+
+        CodeGeneratorResponse response;
+        try
+        {
+            response = Generator.Generate(request);
+        }
+#pragma warning disable CA1031 // Any failure must reach protoc as a response error, never as a stack trace.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            response = new CodeGeneratorResponse { Error = $"{Name}: internal error: {OneLine(ex.Message)}" };
+        }
+
+        using Stream stdout = Console.OpenStandardOutput();
+        response.WriteTo(stdout);
+        stdout.Flush();
+        return 0;
+    }
+
+    private static string OneLine(string text) => text.ReplaceLineEndings(" ");
+}
