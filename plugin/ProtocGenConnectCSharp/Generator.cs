@@ -32,6 +32,12 @@ internal static class Generator
 
         try
         {
+            if (request.FileToGenerate.Count == 0)
+            {
+                // protoc and buf always name at least one file; anything else is not their request.
+                throw new InvalidRequestException("the request names no file to generate");
+            }
+
             GeneratorOptions options = GeneratorOptions.Parse(request.Parameter);
             var files = new Dictionary<string, FileDescriptorProto>(StringComparer.Ordinal);
             foreach (FileDescriptorProto file in request.ProtoFile)

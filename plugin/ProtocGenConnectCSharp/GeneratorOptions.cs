@@ -97,3 +97,6 @@ internal sealed record GeneratorOptions
 
 /// <summary>An error in the request or its parameters, reported through <c>CodeGeneratorResponse.error</c>.</summary>
 internal sealed class GeneratorException(string message) : Exception(message);
+
+/// <summary>The input is not a request protoc or buf would send; the plugin exits non-zero.</summary>
+internal sealed class InvalidRequestException(string message) : Exception(message);

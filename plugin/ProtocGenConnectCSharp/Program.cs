@@ -56,6 +56,11 @@ internal static class Program
         {
             response = Generator.Generate(request);
         }
+        catch (InvalidRequestException ex)
+        {
+            Console.Error.WriteLine($"{Name}: stdin is not a CodeGeneratorRequest: {OneLine(ex.Message)}");
+            return 1;
+        }
 #pragma warning disable CA1031 // Any failure must reach protoc as a response error, never as a stack trace.
         catch (Exception ex)
 #pragma warning restore CA1031
