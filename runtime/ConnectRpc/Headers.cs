@@ -225,6 +225,14 @@ public sealed class Headers : IEnumerable<KeyValuePair<string, string>>
         return this;
     }
 
+    /// <summary>A read-only copy of these headers.</summary>
+    internal Headers CopyReadOnly()
+    {
+        var copy = new Headers(_entries.Count, readOnlyReason: null);
+        copy._entries.AddRange(_entries);
+        return copy.MakeReadOnly();
+    }
+
     /// <summary>Copies every entry of <paramref name="other"/> after this instance's own.</summary>
     internal void AddRangeUnchecked(Headers other) => _entries.AddRange(other._entries);
 

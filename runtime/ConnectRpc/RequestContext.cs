@@ -17,7 +17,7 @@ public sealed class RequestContext
     /// handler directly.
     /// </summary>
     /// <param name="procedure">The procedure path, such as <c>/greet.v1.GreetService/Greet</c>.</param>
-    /// <param name="requestHeaders">The request headers; they become read-only. Null means none.</param>
+    /// <param name="requestHeaders">The request headers (copied when writable, so the context's stay read-only). Null means none.</param>
     /// <param name="protocol">The protocol the call arrived on.</param>
     /// <param name="deadline">When the call must end; null means no deadline.</param>
     /// <param name="timeProvider">The clock for <see cref="Timeout"/>; null means the system clock.</param>
@@ -32,7 +32,12 @@ public sealed class RequestContext
     {
         ArgumentException.ThrowIfNullOrEmpty(procedure);
         Procedure = procedure;
-        RequestHeaders = (requestHeaders ?? Headers.CreateReceived(0)).MakeReadOnly();
+        RequestHeaders = requestHeaders switch
+        {
+            null => Headers.Empty,
+            { IsReadOnly: true } => requestHeaders,
+            _ => requestHeaders.CopyReadOnly(),
+        };
         Protocol = protocol;
         Deadline = deadline;
         CancellationToken = cancellationToken;
