@@ -86,7 +86,7 @@ public sealed class PluginProcessTests
         Assert.True(features.HasFlag(CodeGeneratorResponse.Types.Feature.Proto3Optional));
         Assert.True(features.HasFlag(CodeGeneratorResponse.Types.Feature.SupportsEditions));
         Assert.Equal((int)Edition.Proto2, response.MinimumEdition);
-        Assert.Equal((int)Edition._2023, response.MaximumEdition);
+        Assert.Equal((int)Edition._2024, response.MaximumEdition);
         Assert.Equal("GreetConnect.cs", Assert.Single(response.File).Name);
     }
 

@@ -27,7 +27,7 @@ internal static class Generator
         {
             SupportedFeatures = (ulong)(CodeGeneratorResponse.Types.Feature.Proto3Optional | CodeGeneratorResponse.Types.Feature.SupportsEditions),
             MinimumEdition = (int)Edition.Proto2,
-            MaximumEdition = (int)Edition._2023,
+            MaximumEdition = (int)Edition._2024,
         };
 
         try
