@@ -181,6 +181,14 @@ internal static class Generator
         }
     }
 
+    /// <summary>Doc comment, attributes and opening brace of a service-level type.</summary>
+    private static void OpenType(CodeWriter w, ServiceScope s, string fallbackSummaryXml, string declaration)
+    {
+        WriteSummary(w, s.Service.Comment, fallbackSummaryXml);
+        WriteTypeAttributes(w, s);
+        w.Open($"{s.Access} {declaration}");
+    }
+
     private static void WriteTypeAttributes(CodeWriter w, ServiceScope s)
     {
         w.Line(GeneratedCode);
@@ -243,9 +251,7 @@ internal static class Generator
     private static void WriteServerInterface(CodeWriter w, ServiceScope s)
     {
         ServiceModel service = s.Service;
-        WriteSummary(w, service.Comment, $"Implement this interface to serve <c>{service.FullName}</c>.");
-        WriteTypeAttributes(w, s);
-        w.Open($"{s.Access} partial interface {service.ServerInterface}");
+        OpenType(w, s, $"Implement this interface to serve <c>{service.FullName}</c>.", $"partial interface {service.ServerInterface}");
         foreach (MethodModel m in service.Methods)
         {
             SourceComments.WriteSummary(w, m.Comment);
@@ -292,9 +298,7 @@ internal static class Generator
     private static void WriteClientInterface(CodeWriter w, ServiceScope s)
     {
         ServiceModel service = s.Service;
-        WriteSummary(w, service.Comment, $"A client for <c>{service.FullName}</c>.");
-        WriteTypeAttributes(w, s);
-        w.Open($"{s.Access} partial interface {service.ClientInterface}");
+        OpenType(w, s, $"A client for <c>{service.FullName}</c>.", $"partial interface {service.ClientInterface}");
         for (int i = 0; i < service.Methods.Count; i++)
         {
             MethodModel m = service.Methods[i];
@@ -320,9 +324,7 @@ internal static class Generator
         ServiceModel service = s.Service;
         string invoker = "global::ConnectRpc.CallInvoker";
         string options = "global::ConnectRpc.ConnectClientOptions? options = null";
-        WriteSummary(w, service.Comment, $"A client for <c>{service.FullName}</c>.");
-        WriteTypeAttributes(w, s);
-        w.Open($"{s.Access} sealed partial class {service.ClientClass} : {s.Qualified(service.ClientInterface)}");
+        OpenType(w, s, $"A client for <c>{service.FullName}</c>.", $"sealed partial class {service.ClientClass} : {s.Qualified(service.ClientInterface)}");
         w.Line($"private readonly {invoker} _invoker;");
         w.Line();
         w.Line("/// <summary>Creates a client for the server at <paramref name=\"baseUrl\"/>, such as <c>https://api.example.com</c>.</summary>");

@@ -73,10 +73,9 @@ public sealed class CallInvoker
         where TRequest : class, IMessage<TRequest>
         where TResponse : class, IMessage<TResponse>
     {
-        CheckCall(method, MethodKind.Unary);
         ArgumentNullException.ThrowIfNull(request);
-        var call = new ClientCallRunner<TRequest, TResponse>(this, method, headers, timeout, ResponseMetadata.Current);
-        return call.RunSingleResponseAsync(new SingleRequest<TRequest>(request), cancellationToken);
+        return Runner(method, MethodKind.Unary, headers, timeout)
+            .RunSingleResponseAsync(new SingleRequest<TRequest>(request), cancellationToken);
     }
 
     /// <summary>Calls a server-streaming method; the call starts when the result is enumerated.</summary>
@@ -89,10 +88,9 @@ public sealed class CallInvoker
         where TRequest : class, IMessage<TRequest>
         where TResponse : class, IMessage<TResponse>
     {
-        CheckCall(method, MethodKind.ServerStreaming);
         ArgumentNullException.ThrowIfNull(request);
-        var call = new ClientCallRunner<TRequest, TResponse>(this, method, headers, timeout, ResponseMetadata.Current);
-        return new ResponseStream<TRequest, TResponse>(call, new SingleRequest<TRequest>(request), cancellationToken);
+        return new ResponseStream<TRequest, TResponse>(
+            Runner(method, MethodKind.ServerStreaming, headers, timeout), new SingleRequest<TRequest>(request), cancellationToken);
     }
 
     /// <summary>Calls a client-streaming method, sending every message of <paramref name="requests"/>.</summary>
@@ -105,10 +103,8 @@ public sealed class CallInvoker
         where TRequest : class, IMessage<TRequest>
         where TResponse : class, IMessage<TResponse>
     {
-        CheckCall(method, MethodKind.ClientStreaming);
         ArgumentNullException.ThrowIfNull(requests);
-        var call = new ClientCallRunner<TRequest, TResponse>(this, method, headers, timeout, ResponseMetadata.Current);
-        return call.RunSingleResponseAsync(requests, cancellationToken);
+        return Runner(method, MethodKind.ClientStreaming, headers, timeout).RunSingleResponseAsync(requests, cancellationToken);
     }
 
     /// <summary>
@@ -125,10 +121,9 @@ public sealed class CallInvoker
         where TRequest : class, IMessage<TRequest>
         where TResponse : class, IMessage<TResponse>
     {
-        CheckCall(method, MethodKind.BidiStreaming);
         ArgumentNullException.ThrowIfNull(requests);
-        var call = new ClientCallRunner<TRequest, TResponse>(this, method, headers, timeout, ResponseMetadata.Current);
-        return new ResponseStream<TRequest, TResponse>(call, requests, cancellationToken);
+        return new ResponseStream<TRequest, TResponse>(
+            Runner(method, MethodKind.BidiStreaming, headers, timeout), requests, cancellationToken);
     }
 
     internal IClientTransport Transport => _transport;
@@ -137,7 +132,14 @@ public sealed class CallInvoker
 
     internal TimeProvider Time => _time;
 
-    private static void CheckCall(Method method, MethodKind expected)
+    /// <summary>
+    /// Checks the method and binds a call to the <see cref="ResponseMetadata"/> scope current
+    /// now, when the client method is called (not when a stream is later enumerated).
+    /// </summary>
+    private ClientCallRunner<TRequest, TResponse> Runner<TRequest, TResponse>(
+        Method<TRequest, TResponse> method, MethodKind expected, Headers? headers, TimeSpan? timeout)
+        where TRequest : class, IMessage<TRequest>
+        where TResponse : class, IMessage<TResponse>
     {
         ArgumentNullException.ThrowIfNull(method);
         if (method.Kind != expected)
@@ -145,6 +147,8 @@ public sealed class CallInvoker
             throw new ArgumentException(
                 $"{method.Procedure} is a {method.Kind} method and cannot be called as {expected}.", nameof(method));
         }
+
+        return new ClientCallRunner<TRequest, TResponse>(this, method, headers, timeout, ResponseMetadata.Current);
     }
 
     private static Uri ParseBaseUrl(string baseUrl) => ParseBaseUrl(baseUrl, nameof(baseUrl));
