@@ -68,6 +68,10 @@ internal abstract class MessageCodec
         // Strict UTF-8: invalid bytes are an error, not replacement characters.
         private static readonly UTF8Encoding s_utf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
+        // Unknown fields are skipped, so a peer built from a newer schema can still talk to
+        // this one (connect-go does the same); everything else in the JSON must be valid.
+        private static readonly JsonParser s_parser = new(JsonParser.Settings.Default.WithIgnoreUnknownFields(true));
+
         public override string Name => "json";
 
         public override void Serialize<T>(T message, IBufferWriter<byte> output)
@@ -82,7 +86,16 @@ internal abstract class MessageCodec
         {
             string json = s_utf8.GetString(data);
             // An empty body is the empty message, as for the binary codec.
-            return json.Length == 0 ? parser.ParseFrom(ReadOnlySequence<byte>.Empty) : parser.ParseJson(json);
+            return json.Length == 0 ? parser.ParseFrom(ReadOnlySequence<byte>.Empty) : (T)s_parser.Parse(json, DescriptorOf(parser));
+        }
+
+        private static Google.Protobuf.Reflection.MessageDescriptor DescriptorOf<T>(MessageParser<T> parser)
+            where T : class, IMessage<T> =>
+            DescriptorCache<T>.Value ??= parser.ParseFrom(ReadOnlySequence<byte>.Empty).Descriptor;
+
+        private static class DescriptorCache<T>
+        {
+            public static Google.Protobuf.Reflection.MessageDescriptor? Value;
         }
     }
 }
