@@ -330,6 +330,29 @@ public sealed class CallInvokerTests
     }
 
     [Fact]
+    public async Task Unary_SendFails_TheSendErrorIsTheCallsErrorWithoutWaitingForAResponse()
+    {
+        var transport = new EchoTransport { FailOnSend = () => new ConnectException(Code.ResourceExhausted, "message too large") };
+
+        ConnectException error = await Assert.ThrowsAsync<ConnectException>(
+            () => Client(transport).GreetAsync(new GreetRequest()).Within());
+
+        Assert.Equal(Code.ResourceExhausted, error.Code);
+        Assert.Equal("message too large", error.Message);
+    }
+
+    [Fact]
+    public async Task ServerStream_SendFails_TheSendErrorIsTheCallsError()
+    {
+        var transport = new EchoTransport { FailOnSend = () => new HttpRequestException("connection reset") };
+
+        ConnectException error = await Assert.ThrowsAsync<ConnectException>(
+            () => Client(transport).GreetManyAsync(new GreetRequest()).ToListWithin());
+
+        Assert.Equal(Code.Unavailable, error.Code);
+    }
+
+    [Fact]
     public async Task Transport_HttpFailure_IsUnavailable()
     {
         var transport = new EchoTransport { FailToStart = new HttpRequestException("connection refused") };

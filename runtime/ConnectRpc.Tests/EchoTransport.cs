@@ -31,6 +31,9 @@ internal sealed class EchoTransport : IClientTransport
     /// <summary>Never answers: the call ends only by cancellation.</summary>
     public bool Hang { get; init; }
 
+    /// <summary>Thrown from SendAsync, as a transport refusing a message (over the size limit, say) would.</summary>
+    public Func<Exception>? FailOnSend { get; init; }
+
     /// <summary>Thrown from CreateCall, as a transport failing to connect would.</summary>
     public Exception? FailToStart { get; init; }
 
@@ -91,6 +94,11 @@ internal sealed class EchoTransport : IClientTransport
 
         public async ValueTask SendAsync(TRequest message, CancellationToken cancellationToken)
         {
+            if (transport.FailOnSend is { } fail)
+            {
+                throw fail();
+            }
+
             _received.Enqueue(message);
             await _requests.Writer.WriteAsync(message, cancellationToken);
         }

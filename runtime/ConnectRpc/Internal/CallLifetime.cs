@@ -10,6 +10,7 @@ internal sealed class CallLifetime : IDisposable
     private readonly CancellationTokenSource? _deadlineSource;
     private readonly CancellationTokenSource _source;
     private Exception? _sendFailure;
+    private bool _requestSourceFailed;
 
     public CallLifetime(TimeProvider time, TimeSpan? timeout, CancellationToken callerToken)
     {
@@ -51,17 +52,25 @@ internal sealed class CallLifetime : IDisposable
         }
     }
 
-    public void FailSend(Exception failure)
+    /// <summary>The application's request stream threw: the call is canceled with that cause.</summary>
+    public void FailRequestSource(Exception failure)
     {
-        Interlocked.CompareExchange(ref _sendFailure, failure, null);
+        if (Interlocked.CompareExchange(ref _sendFailure, failure, null) is null)
+        {
+            Volatile.Write(ref _requestSourceFailed, true);
+        }
+
         Abandon();
     }
 
-    public void ThrowIfSendFailed()
+    /// <summary>The transport failed to send; reported only if the receive side has nothing better.</summary>
+    public void RecordSendFailure(Exception failure) => Interlocked.CompareExchange(ref _sendFailure, failure, null);
+
+    public void ThrowIfSendFailed(Method method)
     {
         if (Volatile.Read(ref _sendFailure) is { } failure)
         {
-            throw SendFailure(failure);
+            throw SendFailure(failure, method);
         }
     }
 
@@ -98,20 +107,25 @@ internal sealed class CallLifetime : IDisposable
 
         if (Volatile.Read(ref _sendFailure) is { } failure && (canceled || ReferenceEquals(ex, failure)))
         {
-            return SendFailure(failure);
+            return SendFailure(failure, method);
         }
 
-        return ex switch
+        return Classify(ex, method);
+    }
+
+    private static ConnectException Classify(Exception ex, Method method) =>
+        ex switch
         {
             ConnectException connect => connect,
             OperationCanceledException => new ConnectException(Code.Canceled, $"The call to {method.Procedure} was canceled.", ex),
             HttpRequestException => new ConnectException(Code.Unavailable, ex.Message, ex),
             _ => new ConnectException(Code.Unknown, $"The call to {method.Procedure} failed: {ex.Message}", ex),
         };
-    }
 
-    private static ConnectException SendFailure(Exception failure) =>
-        new(Code.Canceled, $"The request stream failed, so the call was canceled: {failure.Message}", failure);
+    private ConnectException SendFailure(Exception failure, Method method) =>
+        Volatile.Read(ref _requestSourceFailed)
+            ? new ConnectException(Code.Canceled, $"The request stream failed, so the call was canceled: {failure.Message}", failure)
+            : failure as ConnectException ?? Classify(failure, method);
 
     public void Dispose()
     {

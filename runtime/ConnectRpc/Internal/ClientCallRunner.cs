@@ -36,7 +36,7 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
         try
         {
             call = Start(lifetime);
-            sending = SendAsync(call, requests, lifetime);
+            sending = await SendAsync(call, requests, lifetime).ConfigureAwait(false);
             TResponse response = await call.ReceiveAsync(lifetime.Token).ConfigureAwait(false)
                 ?? throw new ConnectException(Code.Unimplemented, $"protocol error: no response message for {_method.Kind} method {_method.Procedure}");
             if (await call.ReceiveAsync(lifetime.Token).ConfigureAwait(false) is not null)
@@ -44,7 +44,7 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
                 throw new ConnectException(Code.Unimplemented, $"protocol error: more than one response message for {_method.Kind} method {_method.Procedure}");
             }
 
-            lifetime.ThrowIfSendFailed();
+            lifetime.ThrowIfSendFailed(_method);
             _scope?.OnCompleted(call.ResponseHeaders, call.ResponseTrailers);
             return response;
         }
@@ -83,13 +83,13 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
                     if (call is null)
                     {
                         call = Start(lifetime);
-                        sending = SendAsync(call, requests, lifetime);
+                        sending = await SendAsync(call, requests, lifetime).ConfigureAwait(false);
                     }
 
                     message = await call.ReceiveAsync(lifetime.Token).ConfigureAwait(false);
                     if (message is null)
                     {
-                        lifetime.ThrowIfSendFailed();
+                        lifetime.ThrowIfSendFailed(_method);
                     }
                 }
                 catch (Exception ex)
@@ -133,18 +133,21 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
         return _invoker.Transport.CreateCall(_method, new ClientCallInfo(_headers, lifetime.Deadline, lifetime.Timeout));
     }
 
-    private static Task SendAsync(IClientCall<TRequest, TResponse> call, IAsyncEnumerable<TRequest> requests, CallLifetime lifetime)
+    /// <summary>
+    /// Starts sending. A single request is sent before anything is received, so a failure to
+    /// send (a message over the size limit, say) is the call's error; a stream is pumped
+    /// concurrently with receiving (full duplex), and the returned task is the pump.
+    /// </summary>
+    private static async ValueTask<Task> SendAsync(IClientCall<TRequest, TResponse> call, IAsyncEnumerable<TRequest> requests, CallLifetime lifetime)
     {
-        // A single request is sent before receiving; streams are pumped concurrently (full duplex).
-        return requests is SingleRequest<TRequest> single
-            ? SendOneAsync(call, single.Message, lifetime)
-            : PumpAsync(call, requests, lifetime);
-    }
+        if (requests is SingleRequest<TRequest> single)
+        {
+            await call.SendAsync(single.Message, lifetime.Token).ConfigureAwait(false);
+            await call.CompleteSendAsync(lifetime.Token).ConfigureAwait(false);
+            return Task.CompletedTask;
+        }
 
-    private static async Task SendOneAsync(IClientCall<TRequest, TResponse> call, TRequest message, CallLifetime lifetime)
-    {
-        await call.SendAsync(message, lifetime.Token).ConfigureAwait(false);
-        await call.CompleteSendAsync(lifetime.Token).ConfigureAwait(false);
+        return PumpAsync(call, requests, lifetime);
     }
 
     private static async Task PumpAsync(IClientCall<TRequest, TResponse> call, IAsyncEnumerable<TRequest> requests, CallLifetime lifetime)
@@ -168,7 +171,7 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
                 catch (Exception ex) when (!lifetime.Token.IsCancellationRequested)
                 {
                     // The application's own request source failed: the call cannot go on.
-                    lifetime.FailSend(ex);
+                    lifetime.FailRequestSource(ex);
                     return;
                 }
 
@@ -184,6 +187,12 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
         catch (ConnectException)
         {
             // The server closed the request stream; its status arrives on the receive side.
+        }
+        catch (Exception ex)
+        {
+            // The transport failed to send. The receive side normally fails too, with the
+            // server's status if there is one; if it ends cleanly instead, this is the error.
+            lifetime.RecordSendFailure(ex);
         }
         finally
         {
