@@ -268,6 +268,18 @@ public sealed class CallInvokerTests
     }
 
     [Fact]
+    public async Task Timeout_LongerThanATimerTakes_IsSentButNotArmedLocally()
+    {
+        var transport = new EchoTransport();
+
+        GreetResponse res = await Client(transport).GreetAsync(new GreetRequest { Name = "x" }, timeout: TimeSpan.FromDays(60)).Within();
+
+        Assert.Equal("Hello, x", res.Greeting);
+        Assert.True(transport.Infos.TryPeek(out var info));
+        Assert.Equal(TimeSpan.FromDays(60), info.Timeout);
+    }
+
+    [Fact]
     public async Task Cancellation_ByCaller_Canceled()
     {
         var transport = new EchoTransport { Hang = true };

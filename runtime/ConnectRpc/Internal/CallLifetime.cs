@@ -9,8 +9,10 @@ internal sealed class CallLifetime : IDisposable
     private readonly CancellationToken _callerToken;
     private readonly CancellationTokenSource? _deadlineSource;
     private readonly CancellationTokenSource _source;
-    private Exception? _sendFailure;
-    private bool _requestSourceFailed;
+    // The longest delay a timer takes; longer deadlines are left to the server to enforce.
+    private static readonly TimeSpan s_maxTimer = TimeSpan.FromMilliseconds(int.MaxValue - 1);
+
+    private SendFailure? _sendFailure;
 
     public CallLifetime(TimeProvider time, TimeSpan? timeout, CancellationToken callerToken)
     {
@@ -19,15 +21,17 @@ internal sealed class CallLifetime : IDisposable
         {
             Timeout = t > TimeSpan.Zero ? t : TimeSpan.Zero;
             Deadline = time.GetUtcNow() + Timeout;
-            _deadlineSource = new CancellationTokenSource(Timeout.Value > TimeSpan.Zero ? Timeout.Value : TimeSpan.FromTicks(1), time);
-            _source = CancellationTokenSource.CreateLinkedTokenSource(callerToken, _deadlineSource.Token);
+            if (Timeout <= s_maxTimer)
+            {
+                _deadlineSource = new CancellationTokenSource(Timeout.Value > TimeSpan.Zero ? Timeout.Value : TimeSpan.FromTicks(1), time);
+                _source = CancellationTokenSource.CreateLinkedTokenSource(callerToken, _deadlineSource.Token);
+                return;
+            }
         }
-        else
-        {
-            _source = callerToken.CanBeCanceled
-                ? CancellationTokenSource.CreateLinkedTokenSource(callerToken)
-                : new CancellationTokenSource();
-        }
+
+        _source = callerToken.CanBeCanceled
+            ? CancellationTokenSource.CreateLinkedTokenSource(callerToken)
+            : new CancellationTokenSource();
     }
 
     public CancellationToken Token => _source.Token;
@@ -55,22 +59,19 @@ internal sealed class CallLifetime : IDisposable
     /// <summary>The application's request stream threw: the call is canceled with that cause.</summary>
     public void FailRequestSource(Exception failure)
     {
-        if (Interlocked.CompareExchange(ref _sendFailure, failure, null) is null)
-        {
-            Volatile.Write(ref _requestSourceFailed, true);
-        }
-
+        Interlocked.CompareExchange(ref _sendFailure, new SendFailure(failure, FromRequestSource: true), null);
         Abandon();
     }
 
     /// <summary>The transport failed to send; reported only if the receive side has nothing better.</summary>
-    public void RecordSendFailure(Exception failure) => Interlocked.CompareExchange(ref _sendFailure, failure, null);
+    public void RecordSendFailure(Exception failure) =>
+        Interlocked.CompareExchange(ref _sendFailure, new SendFailure(failure, FromRequestSource: false), null);
 
     public void ThrowIfSendFailed(Method method)
     {
         if (Volatile.Read(ref _sendFailure) is { } failure)
         {
-            throw SendFailure(failure, method);
+            throw ToException(failure, method);
         }
     }
 
@@ -105,9 +106,9 @@ internal sealed class CallLifetime : IDisposable
                 ex);
         }
 
-        if (Volatile.Read(ref _sendFailure) is { } failure && (canceled || ReferenceEquals(ex, failure)))
+        if (Volatile.Read(ref _sendFailure) is { } failure && (canceled || ReferenceEquals(ex, failure.Exception)))
         {
-            return SendFailure(failure, method);
+            return ToException(failure, method);
         }
 
         return Classify(ex, method);
@@ -122,14 +123,16 @@ internal sealed class CallLifetime : IDisposable
             _ => new ConnectException(Code.Unknown, $"The call to {method.Procedure} failed: {ex.Message}", ex),
         };
 
-    private ConnectException SendFailure(Exception failure, Method method) =>
-        Volatile.Read(ref _requestSourceFailed)
-            ? new ConnectException(Code.Canceled, $"The request stream failed, so the call was canceled: {failure.Message}", failure)
-            : failure as ConnectException ?? Classify(failure, method);
+    private static ConnectException ToException(SendFailure failure, Method method) =>
+        failure.FromRequestSource
+            ? new ConnectException(Code.Canceled, $"The request stream failed, so the call was canceled: {failure.Exception.Message}", failure.Exception)
+            : failure.Exception as ConnectException ?? Classify(failure.Exception, method);
 
     public void Dispose()
     {
         _source.Dispose();
         _deadlineSource?.Dispose();
     }
+
+    private sealed record SendFailure(Exception Exception, bool FromRequestSource);
 }
