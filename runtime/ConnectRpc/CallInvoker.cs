@@ -26,6 +26,7 @@ public sealed class CallInvoker
     /// per process, so creating many does not exhaust sockets.
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="baseUrl"/> is not an absolute http or https URL.</exception>
+#pragma warning disable RS0026 // Two constructors with optional options: the shape design.md gives every generated client; the first parameters differ in type.
     public CallInvoker(string baseUrl, ConnectClientOptions? options = null)
         : this(CreateSharedClient(ParseBaseUrl(baseUrl)), options)
     {
@@ -42,6 +43,7 @@ public sealed class CallInvoker
     /// </remarks>
     /// <exception cref="ArgumentException">The client has no absolute http or https base address.</exception>
     public CallInvoker(HttpClient httpClient, ConnectClientOptions? options = null)
+#pragma warning restore RS0026
     {
         ArgumentNullException.ThrowIfNull(httpClient);
         BaseAddress = httpClient.BaseAddress is { } address

@@ -184,7 +184,7 @@ public sealed class Headers : IEnumerable<KeyValuePair<string, string>>
     }
 
     /// <summary>Enumerates every (key, value) pair in order; a key appears once per value.</summary>
-    public List<KeyValuePair<string, string>>.Enumerator GetEnumerator() => _entries.GetEnumerator();
+    public Enumerator GetEnumerator() => new(_entries.GetEnumerator());
 
     IEnumerator<KeyValuePair<string, string>> IEnumerable<KeyValuePair<string, string>>.GetEnumerator() => GetEnumerator();
 
@@ -280,4 +280,25 @@ public sealed class Headers : IEnumerable<KeyValuePair<string, string>>
 
     private static bool KeyEquals(string a, string b) =>
         a.Length == b.Length && string.Equals(a, b, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Enumerates the (key, value) pairs of <see cref="Headers"/> without allocating.</summary>
+    public struct Enumerator : IEnumerator<KeyValuePair<string, string>>
+    {
+        private List<KeyValuePair<string, string>>.Enumerator _inner;
+
+        internal Enumerator(List<KeyValuePair<string, string>>.Enumerator inner) => _inner = inner;
+
+        /// <summary>The current (key, value) pair.</summary>
+        public readonly KeyValuePair<string, string> Current => _inner.Current;
+
+        readonly object IEnumerator.Current => Current;
+
+        /// <summary>Moves to the next pair; false at the end.</summary>
+        public bool MoveNext() => _inner.MoveNext();
+
+        /// <summary>Releases nothing; present for <see cref="IDisposable"/>.</summary>
+        public void Dispose() => _inner.Dispose();
+
+        void IEnumerator.Reset() => ((IEnumerator)_inner).Reset();
+    }
 }
