@@ -101,6 +101,87 @@ public sealed class PluginProcessTests
         Assert.Contains("missing/v1/missing.proto", response.Error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Protoc_OptFlag_IsTheSameAsInlineParameters()
+    {
+        GoldenCase testCase = GoldenCase.Load("internal_access");
+        string output = TestEnvironment.CreateTempDirectory();
+
+        await TestEnvironment.RunCheckedAsync(
+            TestEnvironment.Protoc,
+            ["-I", testCase.ProtoRoot, $"--plugin=protoc-gen-connect-csharp={TestEnvironment.Plugin}",
+             $"--connect-csharp_out={output}", $"--connect-csharp_opt={testCase.Options}", .. testCase.ProtoFiles],
+            testCase.ProtoRoot);
+
+        Assert.Equal(GoldenCase.ReadTree(testCase.GoldenRoot), GoldenCase.ReadTree(output));
+    }
+
+    [Fact]
+    public async Task Request_TypeNotInRequest_ResponseErrorNamesIt()
+    {
+        CodeGeneratorRequest request = GreetRequest(parameter: "");
+        request.ProtoFile[0].Service[0].Method[0].InputType = ".elsewhere.v1.Missing";
+
+        CodeGeneratorResponse response = await RunPluginAsync(request);
+
+        Assert.Equal("type 'elsewhere.v1.Missing' is not defined in any file of the request", response.Error);
+        Assert.Empty(response.File);
+    }
+
+    [Fact]
+    public async Task Request_TwoFilesWithOneOutputName_ResponseErrorSuggestsBaseNamespace()
+    {
+        CodeGeneratorRequest request = GreetRequest(parameter: "");
+        FileDescriptorProto twin = request.ProtoFile[0].Clone();
+        twin.Name = "other/v1/greet.proto";
+        twin.Package = "other.v1";
+        twin.Service[0].Method[0].InputType = ".other.v1.GreetRequest";
+        twin.Service[0].Method[0].OutputType = ".other.v1.GreetResponse";
+        request.ProtoFile.Add(twin);
+        request.FileToGenerate.Add(twin.Name);
+
+        CodeGeneratorResponse response = await RunPluginAsync(request);
+
+        Assert.Contains("also generates 'GreetConnect.cs'", response.Error, StringComparison.Ordinal);
+        Assert.Contains("base_namespace", response.Error, StringComparison.Ordinal);
+
+        CodeGeneratorResponse separated = await RunPluginAsync(Reparameterized(request, "base_namespace="));
+        Assert.True(string.IsNullOrEmpty(separated.Error), separated.Error);
+        Assert.Equal(["Greet/V1/GreetConnect.cs", "Other/V1/GreetConnect.cs"], separated.File.Select(f => f.Name));
+    }
+
+    [Fact]
+    public async Task Request_MethodNamesCollideInCSharp_ResponseErrorNamesBoth()
+    {
+        CodeGeneratorRequest request = GreetRequest(parameter: "");
+        MethodDescriptorProto twin = request.ProtoFile[0].Service[0].Method[0].Clone();
+        twin.Name = "greet";
+        request.ProtoFile[0].Service[0].Method.Add(twin);
+
+        CodeGeneratorResponse response = await RunPluginAsync(request);
+
+        Assert.Contains("methods 'Greet' and 'greet' of service greet.v1.GreetService both map to the C# name 'Greet'", response.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Request_FileWithoutServices_GeneratesNothing()
+    {
+        CodeGeneratorRequest request = GreetRequest(parameter: "");
+        request.ProtoFile[0].Service.Clear();
+
+        CodeGeneratorResponse response = await RunPluginAsync(request);
+
+        Assert.True(string.IsNullOrEmpty(response.Error), response.Error);
+        Assert.Empty(response.File);
+    }
+
+    private static CodeGeneratorRequest Reparameterized(CodeGeneratorRequest request, string parameter)
+    {
+        CodeGeneratorRequest copy = request.Clone();
+        copy.Parameter = parameter;
+        return copy;
+    }
+
     private static async Task<CodeGeneratorResponse> RunPluginAsync(CodeGeneratorRequest request)
     {
         using var timeout = new CancellationTokenSource(TestEnvironment.ProcessTimeout);
