@@ -77,7 +77,7 @@ public sealed class CallInvoker
     {
         ArgumentNullException.ThrowIfNull(request);
         return Runner(method, MethodKind.Unary, headers, timeout)
-            .RunSingleResponseAsync(new SingleRequest<TRequest>(request), cancellationToken);
+            .RunSingleResponseAsync(RequestSource<TRequest>.One(request), cancellationToken);
     }
 
     /// <summary>Calls a server-streaming method; the call starts when the result is enumerated.</summary>
@@ -92,7 +92,7 @@ public sealed class CallInvoker
     {
         ArgumentNullException.ThrowIfNull(request);
         return new ResponseStream<TRequest, TResponse>(
-            Runner(method, MethodKind.ServerStreaming, headers, timeout), new SingleRequest<TRequest>(request), cancellationToken);
+            Runner(method, MethodKind.ServerStreaming, headers, timeout), RequestSource<TRequest>.One(request), cancellationToken);
     }
 
     /// <summary>Calls a client-streaming method, sending every message of <paramref name="requests"/>.</summary>
@@ -106,7 +106,7 @@ public sealed class CallInvoker
         where TResponse : class, IMessage<TResponse>
     {
         ArgumentNullException.ThrowIfNull(requests);
-        return Runner(method, MethodKind.ClientStreaming, headers, timeout).RunSingleResponseAsync(requests, cancellationToken);
+        return Runner(method, MethodKind.ClientStreaming, headers, timeout).RunSingleResponseAsync(RequestSource<TRequest>.Many(requests), cancellationToken);
     }
 
     /// <summary>
@@ -125,7 +125,7 @@ public sealed class CallInvoker
     {
         ArgumentNullException.ThrowIfNull(requests);
         return new ResponseStream<TRequest, TResponse>(
-            Runner(method, MethodKind.BidiStreaming, headers, timeout), requests, cancellationToken);
+            Runner(method, MethodKind.BidiStreaming, headers, timeout), RequestSource<TRequest>.Many(requests), cancellationToken);
     }
 
     internal IClientTransport Transport => _transport;

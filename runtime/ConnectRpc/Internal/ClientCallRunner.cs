@@ -28,7 +28,7 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
     }
 
     /// <summary>Unary and client streaming: exactly one response message.</summary>
-    public async Task<TResponse> RunSingleResponseAsync(IAsyncEnumerable<TRequest> requests, CancellationToken cancellationToken)
+    public async Task<TResponse> RunSingleResponseAsync(RequestSource<TRequest> requests, CancellationToken cancellationToken)
     {
         using var lifetime = new CallLifetime(_invoker.Time, _timeout, cancellationToken);
         IClientCall<TRequest, TResponse>? call = null;
@@ -60,7 +60,7 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
 
     /// <summary>Server and bidi streaming: zero or more response messages.</summary>
     public async IAsyncEnumerable<TResponse> RunStreamAsync(
-        IAsyncEnumerable<TRequest> requests,
+        RequestSource<TRequest> requests,
         CancellationToken callToken,
         [EnumeratorCancellation] CancellationToken enumeratorToken = default)
     {
@@ -138,16 +138,16 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
     /// send (a message over the size limit, say) is the call's error; a stream is pumped
     /// concurrently with receiving (full duplex), and the returned task is the pump.
     /// </summary>
-    private static async ValueTask<Task> SendAsync(IClientCall<TRequest, TResponse> call, IAsyncEnumerable<TRequest> requests, CallLifetime lifetime)
+    private static async ValueTask<Task> SendAsync(IClientCall<TRequest, TResponse> call, RequestSource<TRequest> requests, CallLifetime lifetime)
     {
-        if (requests is SingleRequest<TRequest> single)
+        if (requests.Stream is { } stream)
         {
-            await call.SendAsync(single.Message, lifetime.Token).ConfigureAwait(false);
-            await call.CompleteSendAsync(lifetime.Token).ConfigureAwait(false);
-            return Task.CompletedTask;
+            return PumpAsync(call, stream, lifetime);
         }
 
-        return PumpAsync(call, requests, lifetime);
+        await call.SendAsync(requests.Single!, lifetime.Token).ConfigureAwait(false);
+        await call.CompleteSendAsync(lifetime.Token).ConfigureAwait(false);
+        return Task.CompletedTask;
     }
 
     private static async Task PumpAsync(IClientCall<TRequest, TResponse> call, IAsyncEnumerable<TRequest> requests, CallLifetime lifetime)
@@ -231,22 +231,32 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
     }
 }
 
-/// <summary>The one request of a unary or server-streaming call, in the shape the runner takes.</summary>
-internal sealed class SingleRequest<T>(T message) : IAsyncEnumerable<T>
+/// <summary>
+/// What a call sends: the one request of a unary or server-streaming call, or the request
+/// stream of a client-streaming or bidi call.
+/// </summary>
+internal readonly struct RequestSource<T>
+    where T : class
 {
-    public T Message { get; } = message;
-
-    public async IAsyncEnumerator<T> GetAsyncEnumerator(CancellationToken cancellationToken = default)
+    private RequestSource(T? single, IAsyncEnumerable<T>? stream)
     {
-        await Task.CompletedTask.ConfigureAwait(false);
-        yield return Message;
+        Single = single;
+        Stream = stream;
     }
+
+    public T? Single { get; }
+
+    public IAsyncEnumerable<T>? Stream { get; }
+
+    public static RequestSource<T> One(T message) => new(message, null);
+
+    public static RequestSource<T> Many(IAsyncEnumerable<T> messages) => new(null, messages);
 }
 
 /// <summary>The responses of a streaming call; enumerating starts the call, once.</summary>
 internal sealed class ResponseStream<TRequest, TResponse>(
     ClientCallRunner<TRequest, TResponse> runner,
-    IAsyncEnumerable<TRequest> requests,
+    RequestSource<TRequest> requests,
     CancellationToken cancellationToken) : IAsyncEnumerable<TResponse>
     where TRequest : class, IMessage<TRequest>
     where TResponse : class, IMessage<TResponse>
