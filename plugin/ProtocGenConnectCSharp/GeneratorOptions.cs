@@ -10,6 +10,9 @@ internal sealed record GeneratorOptions
 
     private static readonly string[] s_known = ["no_client", "no_server", "internal_access", "file_suffix", "base_namespace"];
 
+    /// <summary>Options that are switches: present or absent, never given a value.</summary>
+    private static readonly string[] s_flags = ["no_client", "no_server", "internal_access"];
+
     /// <summary>Generate the client interface and class.</summary>
     public bool GenerateClient { get; init; } = true;
 
@@ -54,11 +57,16 @@ internal sealed record GeneratorOptions
                 throw new GeneratorException($"option '{name}' is given more than once");
             }
 
+            if (value is not null && s_flags.Contains(name))
+            {
+                throw new GeneratorException($"option '{name}' takes no value (got '{name}={value}')");
+            }
+
             options = name switch
             {
-                "no_client" => options with { GenerateClient = Flag(name, value) },
-                "no_server" => options with { GenerateServer = Flag(name, value) },
-                "internal_access" => options with { InternalAccess = !Flag(name, value) },
+                "no_client" => options with { GenerateClient = false },
+                "no_server" => options with { GenerateServer = false },
+                "internal_access" => options with { InternalAccess = true },
                 "file_suffix" => options with { FileSuffix = FileSuffixValue(value) },
                 "base_namespace" => options with { BaseNamespace = value ?? throw Needs(name, "a namespace (it may be empty: base_namespace=)") },
                 _ => throw new GeneratorException($"unknown option '{name}'; known options: {string.Join(", ", s_known)}"),
@@ -72,10 +80,6 @@ internal sealed record GeneratorOptions
 
         return options;
     }
-
-    // Flags take no value; the method returns false so a "no_x" flag switches x off.
-    private static bool Flag(string name, string? value) =>
-        value is null ? false : throw new GeneratorException($"option '{name}' takes no value (got '{name}={value}')");
 
     private static string FileSuffixValue(string? value)
     {

@@ -228,8 +228,8 @@ public sealed class Headers : IEnumerable<KeyValuePair<string, string>>
     /// <summary>A read-only copy of these headers.</summary>
     internal Headers CopyReadOnly()
     {
-        var copy = new Headers(_entries.Count, readOnlyReason: null);
-        copy._entries.AddRange(_entries);
+        Headers copy = CreateReceived(_entries.Count);
+        copy.AddRangeUnchecked(this);
         return copy.MakeReadOnly();
     }
 
