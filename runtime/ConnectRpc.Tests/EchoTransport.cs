@@ -41,7 +41,7 @@ internal sealed class EchoTransport : IClientTransport
 
     public ConcurrentQueue<IEchoCall> Calls { get; } = new();
 
-    public IClientCall<TRequest, TResponse> CreateCall<TRequest, TResponse>(Method<TRequest, TResponse> method, ClientCallInfo info)
+    public ClientCall<TRequest, TResponse> CreateCall<TRequest, TResponse>(Method<TRequest, TResponse> method, ClientCallInfo info)
         where TRequest : class, IMessage<TRequest>
         where TResponse : class, IMessage<TResponse>
     {
@@ -51,7 +51,7 @@ internal sealed class EchoTransport : IClientTransport
         }
 
         Infos.Enqueue(info);
-        var call = new EchoCall<TRequest, TResponse>(this);
+        var call = new EchoCall<TRequest, TResponse>(this, method, info);
         Calls.Enqueue(call);
         return call;
     }
@@ -71,7 +71,8 @@ internal sealed class EchoTransport : IClientTransport
         bool Disposed { get; }
     }
 
-    private sealed class EchoCall<TRequest, TResponse>(EchoTransport transport) : IClientCall<TRequest, TResponse>, IEchoCall
+    private sealed class EchoCall<TRequest, TResponse>(EchoTransport transport, Method<TRequest, TResponse> method, ClientCallInfo info)
+        : ClientCall<TRequest, TResponse>(method, info.RequestHeaders, info.Deadline), IEchoCall
         where TRequest : class, IMessage<TRequest>
         where TResponse : class, IMessage<TResponse>
     {
@@ -82,9 +83,9 @@ internal sealed class EchoTransport : IClientTransport
         private Headers _trailers = Headers.CreateReceived(0);
         private bool _ended;
 
-        public Headers ResponseHeaders => _headers;
+        public override Headers ResponseHeaders => _headers;
 
-        public Headers ResponseTrailers => _trailers;
+        public override Headers ResponseTrailers => _trailers;
 
         public IReadOnlyCollection<IMessage> Received => _received;
 
@@ -92,7 +93,7 @@ internal sealed class EchoTransport : IClientTransport
 
         public bool Disposed { get; private set; }
 
-        public async ValueTask SendAsync(TRequest message, CancellationToken cancellationToken)
+        public override async ValueTask SendAsync(TRequest message, CancellationToken cancellationToken)
         {
             if (transport.FailOnSend is { } fail)
             {
@@ -103,13 +104,13 @@ internal sealed class EchoTransport : IClientTransport
             await _requests.Writer.WriteAsync(message, cancellationToken);
         }
 
-        public ValueTask CompleteSendAsync(CancellationToken cancellationToken)
+        public override ValueTask CompleteSendAsync(CancellationToken cancellationToken)
         {
             _requests.Writer.TryComplete();
             return ValueTask.CompletedTask;
         }
 
-        public async ValueTask<TResponse?> ReceiveAsync(CancellationToken cancellationToken)
+        public override async ValueTask<TResponse?> ReceiveAsync(CancellationToken cancellationToken)
         {
             try
             {
@@ -168,7 +169,7 @@ internal sealed class EchoTransport : IClientTransport
             }
         }
 
-        public ValueTask DisposeAsync()
+        public override ValueTask DisposeAsync()
         {
             Disposed = true;
             _requests.Writer.TryComplete();

@@ -168,7 +168,7 @@ public sealed class ServiceBinderTests
     }
 
     /// <summary>A test-only server call: scripted requests in, written responses recorded.</summary>
-    private sealed class ScriptedServerCall : IServerCall
+    private sealed class ScriptedServerCall : ServerCall
     {
         private readonly Queue<IMessage> _requests;
 
@@ -183,21 +183,23 @@ public sealed class ServiceBinderTests
             Context = new RequestContext(procedure, headers, cancellationToken: Bounded.Token);
         }
 
-        public RequestContext Context { get; }
+        public override RequestContext Context { get; }
+
+        public override Method Method => throw new NotSupportedException();
 
         public ConcurrentQueue<IMessage> Written { get; } = new();
 
         public List<string> Log { get; } = [];
 
-        public ValueTask<T?> ReadAsync<T>(MessageParser<T> parser, CancellationToken cancellationToken)
-            where T : class, IMessage<T>
+        public override ValueTask<T?> ReadAsync<T>(MessageParser<T> parser, CancellationToken cancellationToken)
+            where T : class
         {
             Log.Add("read");
             return ValueTask.FromResult(_requests.TryDequeue(out IMessage? next) ? (T)next : null);
         }
 
-        public ValueTask WriteAsync<T>(T message, CancellationToken cancellationToken)
-            where T : class, IMessage<T>
+        public override ValueTask WriteAsync<T>(T message, CancellationToken cancellationToken)
+            where T : class
         {
             Log.Add("write " + ((GreetResponse)(object)message).Greeting);
             Written.Enqueue(message);

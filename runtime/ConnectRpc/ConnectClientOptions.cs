@@ -12,6 +12,7 @@ public sealed class ConnectClientOptions
     private int _maxReceiveMessageSize = DefaultMaxReceiveMessageSize;
     private int _maxSendMessageSize = int.MaxValue;
     private TimeSpan? _timeout;
+    private List<ClientInterceptor> _interceptors = [];
 
     /// <summary>The wire protocol. Default: <see cref="Protocol.Connect"/>.</summary>
     public Protocol Protocol { get; set; } = Protocol.Connect;
@@ -66,8 +67,23 @@ public sealed class ConnectClientOptions
     /// <summary>How strictly <see cref="HttpVersion"/> applies; null picks the policy that fits it.</summary>
     public HttpVersionPolicy? HttpVersionPolicy { get; set; }
 
+    /// <summary>
+    /// Interceptors that every call of the client passes through; the first is the outermost.
+    /// </summary>
+    public IList<ClientInterceptor> Interceptors => _interceptors;
+
     /// <summary>A copy, so a client is unaffected by later changes to the options it was given.</summary>
-    internal ConnectClientOptions Clone() => (ConnectClientOptions)MemberwiseClone();
+    internal ConnectClientOptions Clone()
+    {
+        var copy = (ConnectClientOptions)MemberwiseClone();
+        copy._interceptors = [.. _interceptors];
+        if (copy._interceptors.Contains(null!))
+        {
+            throw new ArgumentException("ConnectClientOptions.Interceptors contains null.", "options");
+        }
+
+        return copy;
+    }
 
     private static int Positive(int value, [System.Runtime.CompilerServices.CallerMemberName] string name = "") =>
         value > 0 ? value : throw new ArgumentOutOfRangeException(name, value, "The size must be positive.");

@@ -4,7 +4,7 @@ using Google.Protobuf;
 namespace ConnectRpc.Internal;
 
 /// <summary>
-/// Runs one client call over a protocol's <see cref="IClientCall{TRequest, TResponse}"/>:
+/// Runs one client call over a protocol's <see cref="ClientCall{TRequest, TResponse}"/>:
 /// deadline and cancellation, request pumping, response cardinality, error mapping and
 /// <see cref="ResponseMetadata"/> reporting. Every protocol shares this code.
 /// </summary>
@@ -31,11 +31,11 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
     public async Task<TResponse> RunSingleResponseAsync(RequestSource<TRequest> requests, CancellationToken cancellationToken)
     {
         using var lifetime = new CallLifetime(_invoker.Time, _timeout, cancellationToken);
-        IClientCall<TRequest, TResponse>? call = null;
+        ClientCall<TRequest, TResponse>? call = null;
         Task sending = Task.CompletedTask;
         try
         {
-            call = Start(lifetime);
+            call = await StartAsync(lifetime).ConfigureAwait(false);
             sending = await SendAsync(call, requests, lifetime).ConfigureAwait(false);
             TResponse response = await call.ReceiveAsync(lifetime.Token).ConfigureAwait(false)
                 ?? throw new ConnectException(Code.Unimplemented, $"protocol error: no response message for {_method.Kind} method {_method.Procedure}");
@@ -69,7 +69,7 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
             : null;
         using var lifetime = new CallLifetime(
             _invoker.Time, _timeout, both?.Token ?? (enumeratorToken.CanBeCanceled ? enumeratorToken : callToken));
-        IClientCall<TRequest, TResponse>? call = null;
+        ClientCall<TRequest, TResponse>? call = null;
         Task sending = Task.CompletedTask;
         bool headersReported = false;
         bool ended = false;
@@ -82,7 +82,7 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
                 {
                     if (call is null)
                     {
-                        call = Start(lifetime);
+                        call = await StartAsync(lifetime).ConfigureAwait(false);
                         sending = await SendAsync(call, requests, lifetime).ConfigureAwait(false);
                     }
 
@@ -127,10 +127,29 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
         }
     }
 
-    private IClientCall<TRequest, TResponse> Start(CallLifetime lifetime)
+    private async ValueTask<ClientCall<TRequest, TResponse>> StartAsync(CallLifetime lifetime)
     {
         lifetime.ThrowIfExpired();
-        return _invoker.Transport.CreateCall(_method, new ClientCallInfo(_headers, lifetime.Deadline, lifetime.Timeout));
+        // Each call gets its own copy of the headers, so interceptors can change them freely.
+        var headers = new Headers();
+        headers.AddRangeUnchecked(_headers);
+        ClientCall<TRequest, TResponse> transportCall = _invoker.Transport.CreateCall(_method, new ClientCallInfo(headers, lifetime.Deadline, lifetime.Timeout));
+        ClientCall<TRequest, TResponse> call = transportCall;
+        try
+        {
+            IList<ClientInterceptor> interceptors = _invoker.Options.Interceptors;
+            for (int i = interceptors.Count - 1; i >= 0; i--)
+            {
+                call = interceptors[i].Intercept(call) ?? throw new InvalidOperationException($"{interceptors[i].GetType()}.Intercept returned null.");
+            }
+
+            return call;
+        }
+        catch
+        {
+            await transportCall.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
     }
 
     /// <summary>
@@ -138,7 +157,7 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
     /// send (a message over the size limit, say) is the call's error; a stream is pumped
     /// concurrently with receiving (full duplex), and the returned task is the pump.
     /// </summary>
-    private static async ValueTask<Task> SendAsync(IClientCall<TRequest, TResponse> call, RequestSource<TRequest> requests, CallLifetime lifetime)
+    private static async ValueTask<Task> SendAsync(ClientCall<TRequest, TResponse> call, RequestSource<TRequest> requests, CallLifetime lifetime)
     {
         if (requests.Stream is { } stream)
         {
@@ -150,7 +169,7 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
         return Task.CompletedTask;
     }
 
-    private static async Task PumpAsync(IClientCall<TRequest, TResponse> call, IAsyncEnumerable<TRequest> requests, CallLifetime lifetime)
+    private static async Task PumpAsync(ClientCall<TRequest, TResponse> call, IAsyncEnumerable<TRequest> requests, CallLifetime lifetime)
     {
         await Task.Yield(); // let the receive side start: responses may come before the first request
         IAsyncEnumerator<TRequest> source = requests.GetAsyncEnumerator(lifetime.Token);
@@ -200,7 +219,7 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
         }
     }
 
-    private ConnectException Fail(IClientCall<TRequest, TResponse>? call, Exception ex, CallLifetime lifetime)
+    private ConnectException Fail(ClientCall<TRequest, TResponse>? call, Exception ex, CallLifetime lifetime)
     {
         ConnectException error = lifetime.Translate(ex, _method);
         // The call's own view of the metadata is the truth, whoever created the exception.
@@ -212,7 +231,7 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
         return error;
     }
 
-    private static async Task EndAsync(IClientCall<TRequest, TResponse>? call, Task sending, CallLifetime lifetime)
+    private static async Task EndAsync(ClientCall<TRequest, TResponse>? call, Task sending, CallLifetime lifetime)
     {
         lifetime.Abandon();
         try

@@ -15,30 +15,9 @@ internal readonly record struct ClientCallInfo(Headers RequestHeaders, DateTimeO
 /// </summary>
 internal interface IClientTransport
 {
-    IClientCall<TRequest, TResponse> CreateCall<TRequest, TResponse>(Method<TRequest, TResponse> method, ClientCallInfo info)
+    ClientCall<TRequest, TResponse> CreateCall<TRequest, TResponse>(Method<TRequest, TResponse> method, ClientCallInfo info)
         where TRequest : class, IMessage<TRequest>
         where TResponse : class, IMessage<TResponse>;
-}
-
-/// <summary>
-/// One call on the wire. Sends may run concurrently with receives (full duplex); sends do
-/// not overlap each other, nor do receives. Failures are thrown as <see cref="ConnectException"/>.
-/// </summary>
-internal interface IClientCall<TRequest, TResponse> : IAsyncDisposable
-{
-    /// <summary>The response headers; empty until they arrive (at the latest when the first receive returns).</summary>
-    Headers ResponseHeaders { get; }
-
-    /// <summary>The response trailers; empty until the call ended.</summary>
-    Headers ResponseTrailers { get; }
-
-    ValueTask SendAsync(TRequest message, CancellationToken cancellationToken);
-
-    /// <summary>Ends the request stream (half-close).</summary>
-    ValueTask CompleteSendAsync(CancellationToken cancellationToken);
-
-    /// <summary>The next response message, or null at the successful end of the stream.</summary>
-    ValueTask<TResponse?> ReceiveAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>Chooses the transport for the configured protocol.</summary>
@@ -46,18 +25,21 @@ internal static class ClientTransports
 {
     public static IClientTransport Create(HttpClient httpClient, Uri baseAddress, ConnectClientOptions options)
     {
-        _ = httpClient;
-        _ = baseAddress;
-        return new PendingTransport(options.Protocol);
+        var settings = new HttpTransportSettings(httpClient, baseAddress, options);
+        return options.Protocol switch
+        {
+            Protocol.Connect => new ConnectClientTransport(settings),
+            _ => new PendingTransport(options.Protocol),
+        };
     }
 
     /// <summary>
-    /// Stands in until the wire protocols land: every call fails with a clear
-    /// <see cref="Code.Unimplemented"/> instead of reaching the network.
+    /// Stands in for the gRPC and gRPC-Web clients until they land: every call fails with a
+    /// clear <see cref="Code.Unimplemented"/> instead of reaching the network.
     /// </summary>
     private sealed class PendingTransport(Protocol protocol) : IClientTransport
     {
-        public IClientCall<TRequest, TResponse> CreateCall<TRequest, TResponse>(Method<TRequest, TResponse> method, ClientCallInfo info)
+        public ClientCall<TRequest, TResponse> CreateCall<TRequest, TResponse>(Method<TRequest, TResponse> method, ClientCallInfo info)
             where TRequest : class, IMessage<TRequest>
             where TResponse : class, IMessage<TResponse> =>
             throw new ConnectException(

@@ -4,25 +4,7 @@ using Google.Protobuf;
 namespace ConnectRpc.Internal;
 
 /// <summary>
-/// One call on the server, as a protocol presents it to a handler: the context, a source
-/// of request messages and a sink for response messages. Implemented per protocol by the
-/// server; failures are thrown as <see cref="ConnectException"/>.
-/// </summary>
-internal interface IServerCall
-{
-    RequestContext Context { get; }
-
-    /// <summary>The next request message, or null when the client ended its stream.</summary>
-    ValueTask<T?> ReadAsync<T>(MessageParser<T> parser, CancellationToken cancellationToken)
-        where T : class, IMessage<T>;
-
-    /// <summary>Sends a response message (the response headers first, if they have not gone).</summary>
-    ValueTask WriteAsync<T>(T message, CancellationToken cancellationToken)
-        where T : class, IMessage<T>;
-}
-
-/// <summary>
-/// A bound method: runs the handler against an <see cref="IServerCall"/> with the cardinality
+/// A bound method: runs the handler against an <see cref="ServerCall"/> with the cardinality
 /// rules of its kind. Protocol-independent; the protocol writes the end of the call.
 /// </summary>
 internal abstract class ServerMethod<TService>(Method method)
@@ -30,10 +12,10 @@ internal abstract class ServerMethod<TService>(Method method)
 {
     public Method Method { get; } = method;
 
-    public abstract Task InvokeAsync(TService service, IServerCall call);
+    public abstract Task InvokeAsync(TService service, ServerCall call);
 
     /// <summary>Reads the single request of a unary or server-streaming call.</summary>
-    protected static async ValueTask<TRequest> ReadSingleAsync<TRequest>(IServerCall call, Method method, MessageParser<TRequest> parser)
+    protected static async ValueTask<TRequest> ReadSingleAsync<TRequest>(ServerCall call, Method method, MessageParser<TRequest> parser)
         where TRequest : class, IMessage<TRequest>
     {
         CancellationToken token = call.Context.CancellationToken;
@@ -47,7 +29,7 @@ internal abstract class ServerMethod<TService>(Method method)
         return request;
     }
 
-    protected static async Task WriteAllAsync<TResponse>(IServerCall call, IAsyncEnumerable<TResponse> responses)
+    protected static async Task WriteAllAsync<TResponse>(ServerCall call, IAsyncEnumerable<TResponse> responses)
         where TResponse : class, IMessage<TResponse>
     {
         CancellationToken token = call.Context.CancellationToken;
@@ -63,7 +45,7 @@ internal abstract class ServerMethod<TService>(Method method)
 
     /// <summary>The requests of a streaming call as the handler sees them; enumerable once.</summary>
     protected static async IAsyncEnumerable<TRequest> ReadAll<TRequest>(
-        IServerCall call,
+        ServerCall call,
         MessageParser<TRequest> parser,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
         where TRequest : class, IMessage<TRequest>
@@ -86,7 +68,7 @@ internal sealed class UnaryServerMethod<TService, TRequest, TResponse>(
     where TRequest : class, IMessage<TRequest>
     where TResponse : class, IMessage<TResponse>
 {
-    public override async Task InvokeAsync(TService service, IServerCall call)
+    public override async Task InvokeAsync(TService service, ServerCall call)
     {
         TRequest request = await ReadSingleAsync(call, method, method.RequestParser).ConfigureAwait(false);
         TResponse response = await handler(service, request, call.Context).ConfigureAwait(false);
@@ -101,7 +83,7 @@ internal sealed class ServerStreamingServerMethod<TService, TRequest, TResponse>
     where TRequest : class, IMessage<TRequest>
     where TResponse : class, IMessage<TResponse>
 {
-    public override async Task InvokeAsync(TService service, IServerCall call)
+    public override async Task InvokeAsync(TService service, ServerCall call)
     {
         TRequest request = await ReadSingleAsync(call, method, method.RequestParser).ConfigureAwait(false);
         await WriteAllAsync(call, handler(service, request, call.Context)).ConfigureAwait(false);
@@ -115,7 +97,7 @@ internal sealed class ClientStreamingServerMethod<TService, TRequest, TResponse>
     where TRequest : class, IMessage<TRequest>
     where TResponse : class, IMessage<TResponse>
 {
-    public override async Task InvokeAsync(TService service, IServerCall call)
+    public override async Task InvokeAsync(TService service, ServerCall call)
     {
         TResponse response = await handler(service, ReadAll(call, method.RequestParser), call.Context).ConfigureAwait(false);
         await call.WriteAsync(NotNull(response), call.Context.CancellationToken).ConfigureAwait(false);
@@ -129,6 +111,6 @@ internal sealed class BidiStreamingServerMethod<TService, TRequest, TResponse>(
     where TRequest : class, IMessage<TRequest>
     where TResponse : class, IMessage<TResponse>
 {
-    public override Task InvokeAsync(TService service, IServerCall call) =>
+    public override Task InvokeAsync(TService service, ServerCall call) =>
         WriteAllAsync(call, handler(service, ReadAll(call, method.RequestParser), call.Context));
 }

@@ -1,0 +1,178 @@
+using ConnectRpc.Internal;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
+using Microsoft.Extensions.Logging;
+
+namespace ConnectRpc.AspNetCore.Internal;
+
+/// <summary>
+/// The endpoint of one procedure: checks the HTTP request in connect-go's order
+/// (protocol.md §1 "Server rejection order"), then runs the interceptors and the handler
+/// and writes the end of the call, error or not.
+/// </summary>
+internal sealed class ConnectEndpoint<TService>
+    where TService : class
+{
+    private const string UnaryAcceptPost = ConnectProtocol.UnaryJson + ", " + ConnectProtocol.UnaryProto;
+    private const string StreamAcceptPost = ConnectProtocol.StreamJson + ", " + ConnectProtocol.StreamProto;
+
+    private readonly ServerMethod<TService> _method;
+    private readonly ServiceActivator<TService> _activator;
+    private readonly ConnectServerOptions _options;
+    private readonly ILogger _logger;
+    private readonly ServerCallHandler _handler;
+    private readonly bool _streaming;
+    private readonly bool _getAllowed;
+
+    public ConnectEndpoint(ServerMethod<TService> method, ServiceActivator<TService> activator, ConnectServerOptions options, ILogger logger)
+    {
+        _method = method;
+        _activator = activator;
+        _options = options;
+        _logger = logger;
+        _streaming = method.Method.Kind != MethodKind.Unary;
+        _getAllowed = method.Method.Kind == MethodKind.Unary && method.Method.Idempotency == IdempotencyLevel.NoSideEffects;
+
+        // The interceptor chain is composed once; a call allocates no delegates.
+        ServerCallHandler handler = InvokeServiceAsync;
+        for (int i = options.Interceptors.Count - 1; i >= 0; i--)
+        {
+            ServerInterceptor interceptor = options.Interceptors[i]
+                ?? throw new InvalidOperationException("ConnectServerOptions.Interceptors contains null.");
+            ServerCallHandler next = handler;
+            handler = call => interceptor.InterceptAsync(call, next);
+        }
+
+        _handler = handler;
+    }
+
+    public async Task HandleAsync(HttpContext http)
+    {
+        HttpRequest request = http.Request;
+        Method method = _method.Method;
+
+        // Routing matches paths case-insensitively; procedures are case-sensitive (§1).
+        if (!string.Equals(request.Path.Value, method.Procedure, StringComparison.Ordinal))
+        {
+            http.Response.StatusCode = StatusCodes.Status404NotFound;
+            return;
+        }
+
+        if (method.Kind == MethodKind.BidiStreaming && !HttpProtocol.IsHttp2(request.Protocol) && !HttpProtocol.IsHttp3(request.Protocol))
+        {
+            Reject(http, StatusCodes.Status505HttpVersionNotsupported, null, null);
+            return;
+        }
+
+        bool isGet = HttpMethods.IsGet(request.Method);
+        if (!HttpMethods.IsPost(request.Method) && !(isGet && _getAllowed))
+        {
+            Reject(http, StatusCodes.Status405MethodNotAllowed, "Allow", _getAllowed ? "GET, POST" : "POST");
+            return;
+        }
+
+        MessageCodec? codec = isGet
+            ? ConnectProtocol.CodecNamed(request.Query[ConnectProtocol.QueryEncoding].ToString())
+            : _streaming ? ConnectProtocol.StreamCodec(request.ContentType) : ConnectProtocol.UnaryCodec(request.ContentType);
+        if (codec is null || (isGet && request.ContentLength > 0))
+        {
+            Reject(http, StatusCodes.Status415UnsupportedMediaType, isGet ? null : "Accept-Post", _streaming ? StreamAcceptPost : UnaryAcceptPost);
+            return;
+        }
+
+        if (_streaming)
+        {
+            // A stream may idle legitimately; deadlines bound it instead of Kestrel's minimum
+            // data rate, and size limits apply per message instead of to the whole body.
+            if (http.Features.Get<IHttpMinRequestBodyDataRateFeature>() is { } rate)
+            {
+                rate.MinDataRate = null;
+            }
+
+            if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
+            {
+                size.MaxRequestBodySize = null;
+            }
+        }
+
+        var call = new ConnectServerCall(http, method, codec, _streaming, isGet, _options);
+        ConnectException? error = null;
+        try
+        {
+            call.Start();
+            await _handler(call).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            error = ToConnectException(ex, call, http);
+        }
+
+        try
+        {
+            await call.FinishAsync(error).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (http.RequestAborted.IsCancellationRequested || ex is OperationCanceledException or IOException)
+        {
+            // The client is gone; there is no one to tell.
+            ServerLog.ResponseAbandoned(_logger, method.Procedure, ex);
+        }
+        finally
+        {
+            call.Dispose();
+        }
+    }
+
+    private async Task InvokeServiceAsync(ServerCall call)
+    {
+        var http = (HttpContext)call.Context.TransportContext!;
+        TService service = _activator.Get(http, out bool created);
+        try
+        {
+            await _method.InvokeAsync(service, call).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (created)
+            {
+                await ServiceActivator<TService>.ReleaseAsync(service).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private ConnectException ToConnectException(Exception ex, ConnectServerCall call, HttpContext http)
+    {
+        switch (ex)
+        {
+            case ConnectException connect:
+                return connect;
+            case OperationCanceledException when call.DeadlineExpired:
+                return new ConnectException(Code.DeadlineExceeded, "the call exceeded its deadline", ex);
+            case OperationCanceledException when http.RequestAborted.IsCancellationRequested:
+                return new ConnectException(Code.Canceled, "the client canceled the call", ex);
+            default:
+                // Never on the wire: the exception's text may hold anything.
+                ServerLog.HandlerFailed(_logger, _method.Method.Procedure, ex);
+                return new ConnectException(Code.Unknown, "the handler failed with an unexpected error", ex);
+        }
+    }
+
+    private static void Reject(HttpContext http, int status, string? header, string? value)
+    {
+        http.Response.StatusCode = status;
+        if (header is not null)
+        {
+            http.Response.Headers[header] = value;
+        }
+    }
+}
+
+/// <summary>Log messages of the server, with stable event ids.</summary>
+internal static partial class ServerLog
+{
+    [LoggerMessage(1, LogLevel.Error, "The handler of {Procedure} threw an unexpected exception; the client gets 'unknown'.")]
+    public static partial void HandlerFailed(ILogger logger, string procedure, Exception exception);
+
+    [LoggerMessage(2, LogLevel.Debug, "The response of {Procedure} could not be completed: the client is gone.")]
+    public static partial void ResponseAbandoned(ILogger logger, string procedure, Exception exception);
+}

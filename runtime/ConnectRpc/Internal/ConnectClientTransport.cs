@@ -1,0 +1,430 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using Google.Protobuf;
+
+namespace ConnectRpc.Internal;
+
+/// <summary>The Connect protocol on the client side (protocol.md §1).</summary>
+internal sealed class ConnectClientTransport(HttpTransportSettings settings) : IClientTransport
+{
+    // Longer GET URLs risk proxy and server limits; such calls are sent as POST instead.
+    private const int MaxGetUrlLength = 8 * 1024;
+
+    public ClientCall<TRequest, TResponse> CreateCall<TRequest, TResponse>(Method<TRequest, TResponse> method, ClientCallInfo info)
+        where TRequest : class, IMessage<TRequest>
+        where TResponse : class, IMessage<TResponse>
+    {
+        settings.HttpVersionFor(method); // a bidi call over HTTP/1.1 fails here, before any I/O
+        return method.Kind == MethodKind.Unary
+            ? new ConnectUnaryClientCall<TRequest, TResponse>(settings, method, info)
+            : new ConnectStreamClientCall<TRequest, TResponse>(settings, method, info);
+    }
+
+    /// <summary>The timeout header value for the time left until the deadline, or null.</summary>
+    internal static string? TimeoutHeader(DateTimeOffset? deadline) =>
+        deadline is { } d ? ConnectProtocol.FormatTimeout(d - DateTimeOffset.UtcNow) : null;
+
+    private sealed class ConnectUnaryClientCall<TRequest, TResponse>(HttpTransportSettings settings, Method<TRequest, TResponse> method, ClientCallInfo info)
+        : ClientCall<TRequest, TResponse>(method, info.RequestHeaders, info.Deadline)
+        where TRequest : class, IMessage<TRequest>
+        where TResponse : class, IMessage<TResponse>
+    {
+        private PooledBufferWriter? _request;
+        private bool _compressed;
+        private bool _received;
+        private Headers _headers = Headers.Empty;
+        private Headers _trailers = Headers.Empty;
+
+        public override Headers ResponseHeaders => _headers;
+
+        public override Headers ResponseTrailers => _trailers;
+
+        public override ValueTask SendAsync(TRequest message, CancellationToken cancellationToken)
+        {
+            ArgumentNullException.ThrowIfNull(message);
+            if (_request is not null)
+            {
+                throw new InvalidOperationException("A unary call sends exactly one request.");
+            }
+
+            _request = MessageFraming.Encode(message, settings.Codec, settings.SendCompressor, settings.Options.MaxSendMessageSize, out _compressed);
+            return ValueTask.CompletedTask;
+        }
+
+        public override ValueTask CompleteSendAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+        public override async ValueTask<TResponse?> ReceiveAsync(CancellationToken cancellationToken)
+        {
+            if (_received)
+            {
+                return null;
+            }
+
+            _received = true;
+            PooledBufferWriter payload = _request ?? throw new InvalidOperationException("A unary call sends its request before receiving.");
+            using HttpRequestMessage request = CreateRequest(payload);
+            using HttpResponseMessage response = await settings.Client
+                .SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+            Headers trailers = Headers.CreateReceived(4);
+            _headers = HttpTransportSettings.ReceivedHeaders(response, trailers, ConnectProtocol.TrailerPrefix);
+            _trailers = trailers;
+
+            string? encoding = response.Content.Headers.ContentEncoding.Count > 0 ? string.Join(",", response.Content.Headers.ContentEncoding) : null;
+            Compressor? compressor = null;
+            if (encoding is not null && !Compressor.IsIdentity(encoding))
+            {
+                compressor = Compressor.Find(encoding)
+                    ?? throw new ConnectException(Code.Internal, $"protocol error: the response uses unknown compression '{HeaderRules.Printable(encoding)}'");
+            }
+
+            int max = settings.Options.MaxReceiveMessageSize;
+            using PooledBufferWriter body = await ReadAsync(response.Content, compressor is null ? max : max + 65536L, cancellationToken).ConfigureAwait(false);
+            string? contentType = response.Content.Headers.ContentType?.ToString();
+            if (response.StatusCode != HttpStatusCode.OK)
+            {
+                throw ErrorFrom((int)response.StatusCode, contentType, body, compressor);
+            }
+
+            if (contentType is null || !contentType.StartsWith("application/", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new ConnectException(Code.Unknown, $"protocol error: the response has content type '{HeaderRules.Printable(contentType ?? "")}', not {ConnectProtocol.UnaryContentType(settings.Codec)}");
+            }
+
+            if (ConnectProtocol.UnaryCodec(contentType) != settings.Codec)
+            {
+                throw new ConnectException(Code.Internal, $"protocol error: the response has content type '{HeaderRules.Printable(contentType)}', not {ConnectProtocol.UnaryContentType(settings.Codec)}");
+            }
+
+            return settings.Decode(Method.ResponseParser, body.WrittenSequence, compressor);
+        }
+
+        private static async Task<PooledBufferWriter> ReadAsync(HttpContent content, long cap, CancellationToken cancellationToken)
+        {
+            try
+            {
+                return await HttpTransportSettings.ReadBodyAsync(content, cap, cancellationToken).ConfigureAwait(false);
+            }
+            catch (IOException ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new ConnectException(Code.Unavailable, $"reading the response failed: {ex.Message}", ex);
+            }
+        }
+
+        /// <summary>A non-200 response (§1 "Client validation"): the JSON error when usable, else the HTTP status.</summary>
+        private static ConnectException ErrorFrom(int status, string? contentType, PooledBufferWriter body, Compressor? compressor)
+        {
+            if (ConnectProtocol.UnaryCodec(contentType) == MessageCodec.Json && body.WrittenCount > 0)
+            {
+                try
+                {
+                    if (compressor is null)
+                    {
+                        if (ConnectProtocol.ReadErrorBody(body.WrittenSequence) is { } error)
+                        {
+                            return error;
+                        }
+                    }
+                    else
+                    {
+                        using var plain = new PooledBufferWriter(body.WrittenCount * 4);
+                        compressor.Decompress(body.WrittenSequence, plain, ConnectClientOptions.DefaultMaxReceiveMessageSize);
+                        if (ConnectProtocol.ReadErrorBody(plain.WrittenSequence) is { } error)
+                        {
+                            return error;
+                        }
+                    }
+                }
+                catch (Exception ex) when (ex is MessageDecodeException or ConnectException)
+                {
+                    // Not a usable error body: fall back to the HTTP status.
+                }
+            }
+
+            Code code = CodeMapping.FromHttpStatus(status);
+            return new ConnectException(code, $"HTTP status {status} {HttpStatusText(status)}".TrimEnd());
+        }
+
+        private HttpRequestMessage CreateRequest(PooledBufferWriter payload)
+        {
+            HttpRequestMessage request;
+            string url = settings.Url(Method);
+            if (settings.Options.UseHttpGet && Method.Idempotency == IdempotencyLevel.NoSideEffects &&
+                GetUrl(url, payload) is { } getUrl)
+            {
+                request = settings.CreateRequest(HttpMethod.Get, getUrl, Method, RequestHeaders);
+            }
+            else
+            {
+                request = settings.CreateRequest(HttpMethod.Post, url, Method, RequestHeaders);
+                request.Headers.TryAddWithoutValidation(ConnectProtocol.ProtocolVersionHeader, ConnectProtocol.ProtocolVersion);
+                var content = new ReadOnlyMemoryContent(payload.WrittenMemory);
+                content.Headers.TryAddWithoutValidation("Content-Type", ConnectProtocol.UnaryContentType(settings.Codec));
+                if (_compressed)
+                {
+                    content.Headers.TryAddWithoutValidation("Content-Encoding", settings.SendCompressor!.Name);
+                }
+
+                request.Content = content;
+            }
+
+            request.Headers.TryAddWithoutValidation("Accept-Encoding", Compressor.AcceptList);
+            if (TimeoutHeader(Deadline) is { } timeout)
+            {
+                request.Headers.TryAddWithoutValidation(ConnectProtocol.TimeoutHeader, timeout);
+            }
+
+            return request;
+        }
+
+        /// <summary>The GET URL (§1 "Unary GET"), or null when it would be too long.</summary>
+        private string? GetUrl(string url, PooledBufferWriter payload)
+        {
+            var builder = new StringBuilder(url.Length + 64 + (payload.WrittenCount * 4 / 3));
+            builder.Append(url).Append("?connect=v1");
+            bool base64 = _compressed || settings.Codec != MessageCodec.Json;
+            if (base64)
+            {
+                builder.Append("&base64=1");
+            }
+
+            if (_compressed)
+            {
+                builder.Append("&compression=").Append(settings.SendCompressor!.Name);
+            }
+
+            builder.Append("&encoding=").Append(settings.Codec.Name).Append("&message=");
+            builder.Append(base64
+                ? System.Buffers.Text.Base64Url.EncodeToString(payload.WrittenSpan)
+                : Uri.EscapeDataString(Encoding.UTF8.GetString(payload.WrittenSpan)));
+            return builder.Length <= MaxGetUrlLength ? builder.ToString() : null;
+        }
+
+        public override ValueTask DisposeAsync()
+        {
+            _request?.Dispose();
+            _request = null;
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    private sealed class ConnectStreamClientCall<TRequest, TResponse>(HttpTransportSettings settings, Method<TRequest, TResponse> method, ClientCallInfo info)
+        : ClientCall<TRequest, TResponse>(method, info.RequestHeaders, info.Deadline)
+        where TRequest : class, IMessage<TRequest>
+        where TResponse : class, IMessage<TResponse>
+    {
+        private readonly CancellationTokenSource _cancel = new();
+        private readonly DuplexContent _content = new();
+        private Task<HttpResponseMessage>? _response;
+        private HttpRequestMessage? _request;
+        private HttpResponseMessage? _responseMessage;
+        private PipeReader? _body;
+        private EnvelopeReader? _envelopes;
+        private Compressor? _responseCompressor;
+        private bool _ended;
+        private Headers _headers = Headers.Empty;
+        private Headers _trailers = Headers.Empty;
+
+        public override Headers ResponseHeaders => _headers;
+
+        public override Headers ResponseTrailers => _trailers;
+
+        private void EnsureStarted()
+        {
+            if (_response is not null)
+            {
+                return;
+            }
+
+            HttpRequestMessage request = settings.CreateRequest(HttpMethod.Post, settings.Url(Method), Method, RequestHeaders);
+            request.Headers.TryAddWithoutValidation(ConnectProtocol.ProtocolVersionHeader, ConnectProtocol.ProtocolVersion);
+            request.Headers.TryAddWithoutValidation(ConnectProtocol.StreamAcceptEncodingHeader, Compressor.AcceptList);
+            if (settings.SendCompressor is { } compressor)
+            {
+                request.Headers.TryAddWithoutValidation(ConnectProtocol.StreamContentEncodingHeader, compressor.Name);
+            }
+
+            if (TimeoutHeader(Deadline) is { } timeout)
+            {
+                request.Headers.TryAddWithoutValidation(ConnectProtocol.TimeoutHeader, timeout);
+            }
+
+            _content.Headers.TryAddWithoutValidation("Content-Type", ConnectProtocol.StreamContentType(settings.Codec));
+            request.Content = _content;
+            _request = request;
+            _response = settings.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, _cancel.Token);
+        }
+
+        public override async ValueTask SendAsync(TRequest message, CancellationToken cancellationToken)
+        {
+            ArgumentNullException.ThrowIfNull(message);
+            EnsureStarted();
+            using PooledBufferWriter payload = MessageFraming.Encode(message, settings.Codec, settings.SendCompressor, settings.Options.MaxSendMessageSize, out bool compressed);
+            Stream stream = await RequestStreamAsync(cancellationToken).ConfigureAwait(false);
+            byte[] prefix = new byte[Envelope.PrefixLength];
+            Envelope.WritePrefix(prefix, compressed ? EnvelopeFlags.Compressed : EnvelopeFlags.None, payload.WrittenCount);
+            await stream.WriteAsync(prefix, cancellationToken).ConfigureAwait(false);
+            await stream.WriteAsync(payload.WrittenMemory, cancellationToken).ConfigureAwait(false);
+            await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        private async ValueTask<Stream> RequestStreamAsync(CancellationToken cancellationToken)
+        {
+            Task<Stream> ready = _content.StreamReady;
+            if (!ready.IsCompleted)
+            {
+                // The response may end the call before the request body ever starts.
+                await Task.WhenAny(ready, _response!).WaitAsync(cancellationToken).ConfigureAwait(false);
+                if (!ready.IsCompleted)
+                {
+                    throw new ConnectException(Code.Canceled, "the server ended the call before the request stream started");
+                }
+            }
+
+            return await ready.ConfigureAwait(false);
+        }
+
+        public override ValueTask CompleteSendAsync(CancellationToken cancellationToken)
+        {
+            EnsureStarted();
+            _content.Complete();
+            return ValueTask.CompletedTask;
+        }
+
+        public override async ValueTask<TResponse?> ReceiveAsync(CancellationToken cancellationToken)
+        {
+            EnsureStarted();
+            if (_ended)
+            {
+                return null;
+            }
+
+            try
+            {
+                _envelopes ??= await StartReceivingAsync(cancellationToken).ConfigureAwait(false);
+                EnvelopeFrame frame = await _envelopes.ReadAsync(cancellationToken).ConfigureAwait(false)
+                    ?? throw new ConnectException(Code.Internal, "protocol error: the response stream ended without an end-of-stream message");
+                bool compressed = (frame.Flags & EnvelopeFlags.Compressed) != 0;
+                if (compressed && _responseCompressor is null)
+                {
+                    throw new ConnectException(Code.Internal, "protocol error: a response message is marked compressed but the response has no compression");
+                }
+
+                if ((frame.Flags & ~(EnvelopeFlags.Compressed | EnvelopeFlags.EndStream)) != 0)
+                {
+                    throw new ConnectException(Code.Internal, $"protocol error: invalid envelope flags 0x{(byte)frame.Flags:x2}");
+                }
+
+                if ((frame.Flags & EnvelopeFlags.EndStream) == 0)
+                {
+                    return settings.Decode(Method.ResponseParser, frame.Payload, compressed ? _responseCompressor : null);
+                }
+
+                _ended = true;
+                ConnectException? error = ReadEndStream(frame.Payload, compressed);
+                if (await _envelopes.ReadAsync(cancellationToken).ConfigureAwait(false) is not null)
+                {
+                    throw new ConnectException(Code.Internal, "protocol error: data after the end-of-stream message");
+                }
+
+                return error is null ? null : throw error;
+            }
+            catch (IOException ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new ConnectException(Code.Unavailable, $"reading the response failed: {ex.Message}", ex);
+            }
+        }
+
+        private ConnectException? ReadEndStream(ReadOnlySequence<byte> payload, bool compressed)
+        {
+            Headers trailers = Headers.CreateReceived(4);
+            ConnectException? error;
+            if (compressed && !payload.IsEmpty)
+            {
+                using var plain = new PooledBufferWriter((int)payload.Length * 4);
+                try
+                {
+                    _responseCompressor!.Decompress(payload, plain, settings.Options.MaxReceiveMessageSize);
+                }
+                catch (MessageDecodeException ex)
+                {
+                    throw new ConnectException(Code.Internal, ex.Message, ex);
+                }
+
+                error = ConnectProtocol.ReadEndStream(plain.WrittenSequence, trailers);
+            }
+            else
+            {
+                error = ConnectProtocol.ReadEndStream(payload, trailers);
+            }
+
+            _trailers = trailers;
+            return error;
+        }
+
+        private async Task<EnvelopeReader> StartReceivingAsync(CancellationToken cancellationToken)
+        {
+            HttpResponseMessage response = await _response!.WaitAsync(cancellationToken).ConfigureAwait(false);
+            _responseMessage = response;
+            _headers = HttpTransportSettings.ReceivedHeaders(response, null, null);
+            int status = (int)response.StatusCode;
+            if (status != 200)
+            {
+                throw new ConnectException(CodeMapping.FromHttpStatus(status), $"HTTP status {status} {HttpStatusText(status)}".TrimEnd());
+            }
+
+            string? contentType = response.Content.Headers.ContentType?.ToString();
+            if (contentType is null || !contentType.StartsWith("application/connect+", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new ConnectException(Code.Unknown, $"protocol error: the response has content type '{HeaderRules.Printable(contentType ?? "")}', not {ConnectProtocol.StreamContentType(settings.Codec)}");
+            }
+
+            if (ConnectProtocol.StreamCodec(contentType) != settings.Codec)
+            {
+                throw new ConnectException(Code.Internal, $"protocol error: the response has content type '{HeaderRules.Printable(contentType)}', not {ConnectProtocol.StreamContentType(settings.Codec)}");
+            }
+
+            if (response.Headers.TryGetValues(ConnectProtocol.StreamContentEncodingHeader, out IEnumerable<string>? encodings) &&
+                string.Join(",", encodings) is { } encoding && !Compressor.IsIdentity(encoding))
+            {
+                _responseCompressor = Compressor.Find(encoding)
+                    ?? throw new ConnectException(Code.Internal, $"protocol error: the response uses unknown compression '{HeaderRules.Printable(encoding)}'");
+            }
+
+            Stream stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            _body = PipeReader.Create(stream);
+            return new EnvelopeReader(_body, settings.Options.MaxReceiveMessageSize, Code.Internal);
+        }
+
+        public override async ValueTask DisposeAsync()
+        {
+            _cancel.Cancel();
+            _content.Abort();
+            if (_response is not null)
+            {
+                try
+                {
+                    await _response.ConfigureAwait(false);
+                }
+                catch (Exception)
+                {
+                    // Canceled above, or already reported by ReceiveAsync.
+                }
+            }
+
+            if (_body is not null)
+            {
+                await _body.CompleteAsync().ConfigureAwait(false);
+            }
+
+            _responseMessage?.Dispose();
+            _request?.Dispose();
+            _cancel.Dispose();
+        }
+    }
+
+    private static string HttpStatusText(int status) =>
+        Enum.IsDefined(typeof(HttpStatusCode), status) ? ((HttpStatusCode)status).ToString() : string.Empty;
+}

@@ -1,0 +1,194 @@
+using System.Net;
+using System.Net.Http.Headers;
+using Google.Protobuf;
+
+namespace ConnectRpc.Internal;
+
+/// <summary>What every HTTP client transport shares: the client, the URL prefix and the options.</summary>
+internal sealed class HttpTransportSettings
+{
+    private readonly string _prefix;
+
+    public HttpTransportSettings(HttpClient client, Uri baseAddress, ConnectClientOptions options)
+    {
+        Client = client;
+        BaseAddress = baseAddress;
+        Options = options;
+        Codec = MessageCodec.For(options.Codec);
+        _prefix = baseAddress.AbsoluteUri.TrimEnd('/');
+        if (options.SendCompression is { } name && !Compressor.IsIdentity(name))
+        {
+            SendCompressor = Compressor.Find(name)
+                ?? throw new ArgumentException($"Unsupported SendCompression '{name}': use one of {Compressor.AcceptList}, or null.", nameof(options));
+        }
+    }
+
+    public HttpClient Client { get; }
+
+    public Uri BaseAddress { get; }
+
+    public ConnectClientOptions Options { get; }
+
+    public MessageCodec Codec { get; }
+
+    public Compressor? SendCompressor { get; }
+
+    public string Url(Method method) => _prefix + method.Procedure;
+
+    /// <summary>
+    /// The HTTP version and policy of a call (design.md "HTTP versions"): what the options ask
+    /// for; otherwise HTTP/2 by ALPN over TLS and HTTP/1.1 over cleartext. Bidi needs HTTP/2
+    /// end to end, so it never falls back, and over HTTP/1.1 it fails before any I/O.
+    /// </summary>
+    public (Version Version, HttpVersionPolicy Policy) HttpVersionFor(Method method, bool cleartextDefaultsToHttp2 = false)
+    {
+        bool tls = BaseAddress.Scheme == Uri.UriSchemeHttps;
+        Version version = Options.HttpVersion ?? (tls || cleartextDefaultsToHttp2 ? HttpVersion.Version20 : HttpVersion.Version11);
+        bool bidi = method.Kind == MethodKind.BidiStreaming;
+        if (bidi && version.Major < 2)
+        {
+            throw new ConnectException(
+                Code.Unimplemented,
+                $"{method.Procedure} is a bidirectional-streaming method: it needs HTTP/2, and this client uses HTTP/{version}. " +
+                (tls ? "Set ConnectClientOptions.HttpVersion to HttpVersion.Version20." : "Over cleartext http://, set ConnectClientOptions.HttpVersion to HttpVersion.Version20 (HTTP/2 with prior knowledge), or use https://."));
+        }
+
+        HttpVersionPolicy policy = Options.HttpVersionPolicy
+            ?? (version.Major >= 2 && (!tls || bidi) ? HttpVersionPolicy.RequestVersionExact : HttpVersionPolicy.RequestVersionOrLower);
+        return (version, policy);
+    }
+
+    public HttpRequestMessage CreateRequest(HttpMethod httpMethod, string url, Method method, Headers requestHeaders)
+    {
+        (Version version, HttpVersionPolicy policy) = HttpVersionFor(method);
+        var request = new HttpRequestMessage(httpMethod, url) { Version = version, VersionPolicy = policy };
+        foreach (KeyValuePair<string, string> header in requestHeaders)
+        {
+            request.Headers.TryAddWithoutValidation(header.Key, header.Value);
+        }
+
+        return request;
+    }
+
+    /// <summary>The response's headers (and content headers) as received, in order.</summary>
+    public static Headers ReceivedHeaders(HttpResponseMessage response, Headers? trailers, string? trailerPrefix)
+    {
+        Headers headers = Headers.CreateReceived(response.Headers.NonValidated.Count + 4);
+        Add(response.Headers.NonValidated, headers, trailers, trailerPrefix);
+        Add(response.Content.Headers.NonValidated, headers, trailers, trailerPrefix);
+        return headers;
+    }
+
+    private static void Add(HttpHeadersNonValidated source, Headers headers, Headers? trailers, string? trailerPrefix)
+    {
+        foreach (KeyValuePair<string, HeaderStringValues> header in source)
+        {
+            bool isTrailer = trailerPrefix is not null && header.Key.Length > trailerPrefix.Length &&
+                header.Key.StartsWith(trailerPrefix, StringComparison.OrdinalIgnoreCase);
+            foreach (string value in header.Value)
+            {
+                if (isTrailer)
+                {
+                    trailers!.AddReceived(header.Key[trailerPrefix!.Length..], value);
+                }
+                else
+                {
+                    headers.AddReceived(header.Key, value);
+                }
+            }
+        }
+    }
+
+    /// <summary>Reads a whole body, failing with resource_exhausted past <paramref name="cap"/> bytes.</summary>
+    public static async Task<PooledBufferWriter> ReadBodyAsync(HttpContent content, long cap, CancellationToken cancellationToken)
+    {
+        if (content.Headers.ContentLength > cap)
+        {
+            throw new ConnectException(Code.ResourceExhausted, $"response size {content.Headers.ContentLength} is larger than the limit of {cap} bytes");
+        }
+
+        var body = new PooledBufferWriter((int)Math.Min(content.Headers.ContentLength ?? 4096, cap));
+        try
+        {
+            Stream stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            await using (stream.ConfigureAwait(false))
+            {
+                while (true)
+                {
+                    int read = await stream.ReadAsync(body.GetMemory(4096), cancellationToken).ConfigureAwait(false);
+                    if (read == 0)
+                    {
+                        return body;
+                    }
+
+                    body.Advance(read);
+                    if (body.WrittenCount > cap)
+                    {
+                        throw new ConnectException(Code.ResourceExhausted, $"response size is larger than the limit of {cap} bytes");
+                    }
+                }
+            }
+        }
+        catch
+        {
+            body.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// A response message decoded as a client does: a bad payload is internal (the server
+    /// broke the protocol), a size over the limit resource_exhausted.
+    /// </summary>
+    public TResponse Decode<TResponse>(MessageParser<TResponse> parser, System.Buffers.ReadOnlySequence<byte> payload, Compressor? compressor)
+        where TResponse : class, IMessage<TResponse>
+    {
+        try
+        {
+            return MessageFraming.Decode(parser, Codec, payload, compressor, Options.MaxReceiveMessageSize);
+        }
+        catch (MessageDecodeException ex)
+        {
+            throw new ConnectException(Code.Internal, ex.Message, ex);
+        }
+    }
+}
+
+/// <summary>
+/// A request body written while the response is read (full duplex). Its headers are flushed
+/// as soon as HttpClient asks for the body, so the server sees the call before the first
+/// message; messages are then written straight to the request stream.
+/// </summary>
+internal sealed class DuplexContent : HttpContent
+{
+    private readonly TaskCompletionSource<Stream> _stream = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _completed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public Task<Stream> StreamReady => _stream.Task;
+
+    /// <summary>Ends the request body.</summary>
+    public void Complete() => _completed.TrySetResult();
+
+    /// <summary>Ends the request body with an error (the request is aborted).</summary>
+    public void Abort()
+    {
+        _stream.TrySetCanceled();
+        _completed.TrySetCanceled();
+    }
+
+    protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
+    {
+        await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+        _stream.TrySetResult(stream);
+        await _completed.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
+        SerializeToStreamAsync(stream, context, CancellationToken.None);
+
+    protected override bool TryComputeLength(out long length)
+    {
+        length = -1;
+        return false;
+    }
+}

@@ -1,0 +1,72 @@
+using System.Buffers;
+using Google.Protobuf;
+
+namespace ConnectRpc.Internal;
+
+/// <summary>
+/// Encoding and decoding of one message with size limits and compression, shared by every
+/// protocol and both directions.
+/// </summary>
+internal static class MessageFraming
+{
+    /// <summary>
+    /// Serializes <paramref name="message"/> (compressed when <paramref name="compressor"/> is
+    /// set and the message is not empty). Throws resource_exhausted past <paramref name="maxSize"/>.
+    /// The caller disposes the returned buffer.
+    /// </summary>
+    public static PooledBufferWriter Encode<T>(T message, MessageCodec codec, Compressor? compressor, int maxSize, out bool compressed)
+        where T : class, IMessage<T>
+    {
+        var plain = new PooledBufferWriter();
+        try
+        {
+            codec.Serialize(message, plain);
+            if (plain.WrittenCount > maxSize)
+            {
+                throw new ConnectException(
+                    Code.ResourceExhausted,
+                    $"message size {plain.WrittenCount} is larger than the send limit of {maxSize} bytes");
+            }
+
+            compressed = compressor is not null && plain.WrittenCount > 0;
+            if (!compressed)
+            {
+                return plain;
+            }
+
+            var packed = new PooledBufferWriter(plain.WrittenCount / 2);
+            compressor!.Compress(plain.WrittenSequence, packed);
+            plain.Dispose();
+            return packed;
+        }
+        catch
+        {
+            plain.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Decodes one message. <paramref name="compressor"/> is the encoding of a compressed
+    /// payload, null for a plain one. Throws resource_exhausted past <paramref name="maxSize"/>
+    /// (after decompression) and <see cref="MessageDecodeException"/> for bad bytes.
+    /// </summary>
+    public static T Decode<T>(MessageParser<T> parser, MessageCodec codec, ReadOnlySequence<byte> payload, Compressor? compressor, int maxSize)
+        where T : class, IMessage<T>
+    {
+        // A zero-length payload is the empty message and is never decompressed.
+        if (compressor is null || payload.IsEmpty)
+        {
+            if (payload.Length > maxSize)
+            {
+                throw new ConnectException(Code.ResourceExhausted, $"message size {payload.Length} is larger than the limit of {maxSize} bytes");
+            }
+
+            return codec.Deserialize(parser, payload);
+        }
+
+        using var plain = new PooledBufferWriter((int)Math.Min(payload.Length * 4, maxSize + 1L));
+        compressor.Decompress(payload, plain, maxSize);
+        return codec.Deserialize(parser, plain.WrittenSequence);
+    }
+}
