@@ -16,11 +16,20 @@ internal static class Bounded
 
     public static Task Within(this ValueTask task) => task.AsTask().WaitAsync(Timeout, Token);
 
+    /// <summary>A token that fires after <see cref="Timeout"/> or when the run is aborted; dispose it.</summary>
+    public static CancellationTokenSource TimeoutSource()
+    {
+        var source = CancellationTokenSource.CreateLinkedTokenSource(Token);
+        source.CancelAfter(Timeout);
+        return source;
+    }
+
     /// <summary>Reads a whole stream of responses, bounded.</summary>
     public static async Task<List<T>> ToListWithin<T>(this IAsyncEnumerable<T> source)
     {
         var list = new List<T>();
-        await foreach (T item in source.WithCancellation(Token))
+        using CancellationTokenSource bounded = TimeoutSource();
+        await foreach (T item in source.WithCancellation(bounded.Token))
         {
             list.Add(item);
         }

@@ -233,10 +233,23 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
 
         private void EnsureStarted()
         {
-            if (_response is not null)
+            // Sends and receives run concurrently, and either may be first.
+            if (Volatile.Read(ref _response) is not null)
             {
                 return;
             }
+
+            lock (_cancel)
+            {
+                if (_response is null)
+                {
+                    Start();
+                }
+            }
+        }
+
+        private void Start()
+        {
 
             HttpRequestMessage request = settings.CreateRequest(HttpMethod.Post, settings.Url(Method), Method, RequestHeaders);
             request.Headers.TryAddWithoutValidation(ConnectProtocol.ProtocolVersionHeader, ConnectProtocol.ProtocolVersion);

@@ -1,0 +1,324 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using Connectrpc.Greet.V1;
+
+using ConnectRpc.Tests;
+
+namespace ConnectRpc.AspNetCore.Tests;
+
+/// <summary>
+/// Our client against our server over real sockets: the four RPC kinds in every combination of
+/// codec, compression and HTTP version (bidi on HTTP/2 only), with headers and trailers
+/// delivered through <see cref="ResponseMetadata"/> on success and on error.
+/// </summary>
+public sealed class ConnectCallTests : IAsyncLifetime
+{
+    private TestServer _server = null!;
+
+    public async ValueTask InitializeAsync() => _server = await TestServer.StartAsync();
+
+    public async ValueTask DisposeAsync() => await _server.DisposeAsync();
+
+    public static TheoryData<Codec, string?, bool> Matrix()
+    {
+        var data = new TheoryData<Codec, string?, bool>();
+        foreach (Codec codec in new[] { Codec.Proto, Codec.Json })
+        {
+            foreach (string? compression in new[] { null, "gzip" })
+            {
+                foreach (bool http2 in new[] { false, true })
+                {
+                    data.Add(codec, compression, http2);
+                }
+            }
+        }
+
+        return data;
+    }
+
+    private GreetServiceClient Client(Codec codec, string? compression, bool http2) =>
+        _server.Client(http2, new ConnectClientOptions { Codec = codec, SendCompression = compression });
+
+    private static Headers RequestHeaders()
+    {
+        var headers = new Headers { ["acme-tenant-id"] = "1234" };
+        headers.Add("x-echo", "a");
+        headers.Add("x-echo", "b");
+        headers.SetBinary("x-echo-bin", new byte[] { 0, 1, 2, 254, 255 });
+        return headers;
+    }
+
+    private static void AssertMetadata(Headers headers, Headers trailers)
+    {
+        Assert.Equal("1234", headers.Get("acme-tenant-id"));
+        Assert.Equal("v1", headers.Get("greet-version"));
+        Assert.Equal(["a", "b"], Split(headers.GetAll("x-echo")));
+        Assert.Equal("v1", trailers.Get("greet-version"));
+        Assert.Equal(new byte[] { 0, 1, 2, 254, 255 }, trailers.GetBinary("x-echo-bin"));
+        Assert.Null(trailers.Get("acme-tenant-id"));
+    }
+
+    internal static string[] Split(IEnumerable<string> values) =>
+        [.. values.SelectMany(v => v.Split(',')).Select(v => v.Trim())];
+
+    [Theory]
+    [MemberData(nameof(Matrix))]
+    public async Task Unary_EveryCombination_DeliversResponseHeadersAndTrailers(Codec codec, string? compression, bool http2)
+    {
+        using var meta = new ResponseMetadata();
+        GreetResponse response = await Client(codec, compression, http2).GreetAsync(new GreetRequest { Name = "Ada" }, RequestHeaders()).Within();
+        Assert.Equal("Hello, Ada!", response.Greeting);
+        AssertMetadata(meta.Headers, meta.Trailers);
+    }
+
+    [Theory]
+    [MemberData(nameof(Matrix))]
+    public async Task ServerStreaming_EveryCombination_DeliversMessagesHeadersAndTrailers(Codec codec, string? compression, bool http2)
+    {
+        using var meta = new ResponseMetadata();
+        List<GreetResponse> responses = await Client(codec, compression, http2).GreetManyAsync(new GreetRequest { Name = "Ada" }, RequestHeaders()).ToListWithin();
+        Assert.Equal(["Hello, Ada! (1)", "Hello, Ada! (2)", "Hello, Ada! (3)"], responses.Select(r => r.Greeting));
+        AssertMetadata(meta.Headers, meta.Trailers);
+    }
+
+    [Theory]
+    [MemberData(nameof(Matrix))]
+    public async Task ClientStreaming_EveryCombination_DeliversResponseHeadersAndTrailers(Codec codec, string? compression, bool http2)
+    {
+        using var meta = new ResponseMetadata();
+        GreetResponse response = await Client(codec, compression, http2).GreetEveryoneAsync(Names("Ada", "Grace", "Linus"), RequestHeaders()).Within();
+        Assert.Equal("Hello, Ada, Grace, Linus!", response.Greeting);
+        AssertMetadata(meta.Headers, meta.Trailers);
+    }
+
+    [Theory]
+    [MemberData(nameof(Matrix))]
+    public async Task Unary_HandlerFails_ErrorCarriesCodeDetailsAndAllMetadata(Codec codec, string? compression, bool http2)
+    {
+        Headers headers = RequestHeaders();
+        headers["x-fail"] = "permission_denied";
+        headers["x-detail"] = "why";
+        using var meta = new ResponseMetadata();
+        ConnectException error = await Assert.ThrowsAsync<ConnectException>(
+            () => Client(codec, compression, http2).GreetAsync(new GreetRequest { Name = "Ada" }, headers).Within());
+        Assert.Equal(Code.PermissionDenied, error.Code);
+        Assert.Equal("failed as asked", error.Message);
+        Assert.Equal("why", error.GetDetail<Google.Protobuf.WellKnownTypes.StringValue>()?.Value);
+        Assert.Equal("yes", error.Metadata.Get("x-error-meta"));
+        AssertMetadata(error.Headers, error.Trailers);
+        AssertMetadata(meta.Headers, meta.Trailers);
+    }
+
+    [Theory]
+    [MemberData(nameof(Matrix))]
+    public async Task ServerStreaming_HandlerFailsAfterOneMessage_MessageThenErrorWithMetadata(Codec codec, string? compression, bool http2)
+    {
+        Headers headers = RequestHeaders();
+        headers["x-fail"] = "resource_exhausted";
+        using var meta = new ResponseMetadata();
+        var received = new List<string>();
+        ConnectException error = await Assert.ThrowsAsync<ConnectException>(async () =>
+        {
+            using CancellationTokenSource bounded = Bounded.TimeoutSource();
+            await foreach (GreetResponse response in Client(codec, compression, http2).GreetManyAsync(new GreetRequest { Name = "Ada" }, headers, cancellationToken: bounded.Token))
+            {
+                received.Add(response.Greeting);
+                Assert.Equal("v1", meta.Headers.Get("greet-version")); // headers are visible with the first message
+            }
+        });
+        Assert.Equal(["Hello, Ada! (1)"], received);
+        Assert.Equal(Code.ResourceExhausted, error.Code);
+        Assert.Equal("yes", error.Metadata.Get("x-error-meta"));
+        AssertMetadata(meta.Headers, meta.Trailers);
+    }
+
+    [Theory]
+    [InlineData(Codec.Proto, null)]
+    [InlineData(Codec.Proto, "gzip")]
+    [InlineData(Codec.Json, null)]
+    [InlineData(Codec.Json, "gzip")]
+    public async Task Bidi_PingPong_HeadersAfterFirstResponseTrailersAfterLast(Codec codec, string? compression)
+    {
+        using var meta = new ResponseMetadata();
+        await PingPongAsync(Client(codec, compression, http2: true), RequestHeaders(), meta, ["Ada", "Grace", "Linus"]);
+        AssertMetadata(meta.Headers, meta.Trailers);
+    }
+
+    [Fact]
+    public async Task Bidi_PingPongEndingInError_TrailersAndErrorMetadataArrive()
+    {
+        Headers headers = RequestHeaders();
+        headers["x-fail"] = "aborted";
+        using var meta = new ResponseMetadata();
+        ConnectException error = await Assert.ThrowsAsync<ConnectException>(
+            () => PingPongAsync(Client(Codec.Proto, null, http2: true), headers, meta, ["Ada", "Grace"]));
+        Assert.Equal(Code.Aborted, error.Code);
+        Assert.Equal("yes", error.Metadata.Get("x-error-meta"));
+        AssertMetadata(meta.Headers, meta.Trailers);
+    }
+
+    /// <summary>
+    /// Sends request n+1 only after response n arrived. A half-duplex client (all requests
+    /// first, then responses) deadlocks here and fails on the timeout.
+    /// </summary>
+    internal static async Task PingPongAsync(GreetServiceClient client, Headers headers, ResponseMetadata meta, string[] names)
+    {
+        var requests = Channel.CreateUnbounded<GreetRequest>();
+        await requests.Writer.WriteAsync(new GreetRequest { Name = names[0] });
+        int received = 0;
+        using CancellationTokenSource bounded = Bounded.TimeoutSource();
+        await foreach (GreetResponse response in client.ChatAsync(requests.Reader.ReadAllAsync(bounded.Token), headers, cancellationToken: bounded.Token))
+        {
+            Assert.Equal($"Hello, {names[received]}!", response.Greeting);
+            Assert.Equal("v1", meta.Headers.Get("greet-version"));
+            Assert.Equal(0, meta.Trailers.Count);
+            received++;
+            if (received < names.Length)
+            {
+                await requests.Writer.WriteAsync(new GreetRequest { Name = names[received] });
+            }
+            else
+            {
+                requests.Writer.Complete();
+            }
+        }
+
+        Assert.Equal(names.Length, received);
+    }
+
+    [Fact]
+    public async Task Bidi_OverHttp11_FailsFastWithClearError()
+    {
+        var client = _server.Client(http2: false);
+        ConnectException error = await Assert.ThrowsAsync<ConnectException>(
+            () => client.ChatAsync(Names("Ada")).ToListWithin());
+        Assert.Equal(Code.Unimplemented, error.Code);
+        Assert.Contains("HTTP/2", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Unary_Deadline_ClientGetsDeadlineExceededAndHandlerIsCanceled()
+    {
+        var headers = new Headers { ["x-sleep-ms"] = "10000" };
+        ConnectException error = await Assert.ThrowsAsync<ConnectException>(
+            () => _server.Client().GreetAsync(new GreetRequest(), headers, timeout: TimeSpan.FromMilliseconds(300)).Within());
+        Assert.Equal(Code.DeadlineExceeded, error.Code);
+        await WaitUntilAsync(() => _server.Service.Canceled.Contains(GreetServiceConnect.Procedures.Greet));
+        TimeSpan? seen = _server.Service.Timeouts[GreetServiceConnect.Procedures.Greet];
+        Assert.NotNull(seen);
+        Assert.InRange(seen.Value, TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(300));
+    }
+
+    [Fact]
+    public async Task ServerStreaming_ClientCancels_CanceledAndHandlerSeesIt()
+    {
+        var headers = new Headers { ["x-sleep-ms"] = "10000" };
+        using var cancel = new CancellationTokenSource();
+        var received = new List<string>();
+        ConnectException error = await Assert.ThrowsAsync<ConnectException>(async () =>
+        {
+            await foreach (GreetResponse response in _server.Client(http2: true).GreetManyAsync(new GreetRequest { Name = "x" }, headers, cancellationToken: cancel.Token).WithCancellation(Bounded.Token))
+            {
+                received.Add(response.Greeting);
+                await cancel.CancelAsync();
+            }
+        });
+        Assert.Equal(Code.Canceled, error.Code);
+        Assert.Single(received);
+        await WaitUntilAsync(() => _server.Service.Canceled.Contains(GreetServiceConnect.Procedures.GreetMany));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task HandlerThrowsPlainException_UnknownWithSafeMessageAndMetadataStillSent(bool streaming)
+    {
+        var headers = new Headers { ["x-throw"] = "db password is hunter2" };
+        using var meta = new ResponseMetadata();
+        ConnectException error = streaming
+            ? await Assert.ThrowsAsync<ConnectException>(() => _server.Client().GreetManyAsync(new GreetRequest(), headers).ToListWithin())
+            : await Assert.ThrowsAsync<ConnectException>(() => _server.Client().GreetAsync(new GreetRequest(), headers).Within());
+        Assert.Equal(Code.Unknown, error.Code);
+        Assert.DoesNotContain("hunter2", error.ToString(), StringComparison.Ordinal);
+        Assert.Equal("v1", meta.Headers.Get("greet-version"));
+        Assert.Equal("v1", meta.Trailers.Get("greet-version"));
+        await WaitUntilAsync(() => _server.Logs.Any(l => l.Contains("hunter2", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task HandlerWritesReservedHeader_RefusedWithArgumentExceptionNeverSent()
+    {
+        var headers = new Headers { ["x-bad-header"] = "grpc-status" };
+        using var meta = new ResponseMetadata();
+        ConnectException error = await Assert.ThrowsAsync<ConnectException>(() => _server.Client().GreetAsync(new GreetRequest(), headers).Within());
+        Assert.Equal(Code.Unknown, error.Code);
+        Assert.Null(meta.Headers.Get("grpc-status"));
+        await WaitUntilAsync(() => _server.Logs.Any(l => l.Contains("ArgumentException", StringComparison.Ordinal) && l.Contains("grpc-status", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task Unary_HttpGet_ForNoSideEffectsMethod_Works()
+    {
+        foreach (Codec codec in new[] { Codec.Proto, Codec.Json })
+        {
+            using var meta = new ResponseMetadata();
+            var client = _server.Client(options: new ConnectClientOptions { UseHttpGet = true, Codec = codec, SendCompression = "gzip" });
+            GreetResponse response = await client.GreetAsync(new GreetRequest { Name = "Ada" }, RequestHeaders()).Within();
+            Assert.Equal("Hello, Ada!", response.Greeting);
+            AssertMetadata(meta.Headers, meta.Trailers);
+        }
+    }
+
+    [Fact]
+    public async Task ConnectionRefused_Unavailable()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        var client = new GreetServiceClient($"http://127.0.0.1:{port}");
+        ConnectException error = await Assert.ThrowsAsync<ConnectException>(() => client.GreetAsync(new GreetRequest()).Within());
+        Assert.Equal(Code.Unavailable, error.Code);
+    }
+
+    [Fact]
+    public async Task UnknownProcedure_Unimplemented()
+    {
+        var invoker = new CallInvoker(_server.Http1Url.ToString());
+        var method = new Method<GreetRequest, GreetResponse>("connectrpc.greet.v1.GreetService", "Missing", MethodKind.Unary, GreetRequest.Parser, GreetResponse.Parser);
+        ConnectException error = await Assert.ThrowsAsync<ConnectException>(() => invoker.UnaryAsync(method, new GreetRequest()).Within());
+        Assert.Equal(Code.Unimplemented, error.Code);
+    }
+
+    [Fact]
+    public async Task ResponseOverClientLimit_ResourceExhausted()
+    {
+        var client = _server.Client(options: new ConnectClientOptions { MaxReceiveMessageSize = 16 });
+        ConnectException error = await Assert.ThrowsAsync<ConnectException>(
+            () => client.GreetAsync(new GreetRequest { Name = new string('x', 100) }).Within());
+        Assert.Equal(Code.ResourceExhausted, error.Code);
+    }
+
+    internal static async IAsyncEnumerable<GreetRequest> Names(params string[] names)
+    {
+        foreach (string name in names)
+        {
+            await Task.Yield();
+            yield return new GreetRequest { Name = name };
+        }
+    }
+
+    internal static async Task WaitUntilAsync(Func<bool> condition, [CallerArgumentExpression(nameof(condition))] string what = "")
+    {
+        using CancellationTokenSource bounded = Bounded.TimeoutSource();
+        while (!condition())
+        {
+            if (bounded.IsCancellationRequested)
+            {
+                Assert.Fail("Timed out waiting for " + what);
+            }
+
+            await Task.Delay(20, Bounded.Token);
+        }
+    }
+}

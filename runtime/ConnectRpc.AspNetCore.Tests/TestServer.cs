@@ -1,0 +1,107 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Connectrpc.Greet.V1;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+using ConnectRpc.Tests;
+
+namespace ConnectRpc.AspNetCore.Tests;
+
+/// <summary>
+/// Real Kestrel on 127.0.0.1 with two dynamic ports: HTTP/1.1, and cleartext HTTP/2 (prior
+/// knowledge needs its own endpoint). Serves <see cref="TestGreetService"/> and records the
+/// server's warnings and errors.
+/// </summary>
+public sealed class TestServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private TestServer(WebApplication app, Uri http1, Uri http2, ConcurrentQueue<string> logs)
+    {
+        _app = app;
+        Http1Url = http1;
+        Http2Url = http2;
+        Logs = logs;
+    }
+
+    public Uri Http1Url { get; }
+
+    public Uri Http2Url { get; }
+
+    /// <summary>Warnings and errors the server logged, with their exceptions.</summary>
+    public ConcurrentQueue<string> Logs { get; }
+
+    public TestGreetService Service => _app.Services.GetRequiredService<TestGreetService>();
+
+    public static async Task<TestServer> StartAsync(Action<ConnectServerOptions>? configure = null)
+    {
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = HttpProtocols.Http1);
+            kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = HttpProtocols.Http2);
+        });
+        var logs = new ConcurrentQueue<string>();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddProvider(new RecordingLoggerProvider(logs));
+        builder.Services.AddSingleton<TestGreetService>();
+        builder.Services.AddConnect(configure);
+        WebApplication app = builder.Build();
+        app.MapConnectService<TestGreetService>(IGreetService.BindService);
+        await app.StartAsync(Bounded.Token).Within();
+
+        string[] addresses = [.. app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses];
+        return new TestServer(app, new Uri(addresses[0]), new Uri(addresses[1]), logs);
+    }
+
+    /// <summary>A client of the HTTP/1.1 endpoint, or of the HTTP/2 one when <paramref name="http2"/>.</summary>
+    public GreetServiceClient Client(bool http2 = false, ConnectClientOptions? options = null)
+    {
+        options ??= new ConnectClientOptions();
+        if (http2)
+        {
+            options.HttpVersion = HttpVersion.Version20;
+        }
+
+        return new GreetServiceClient((http2 ? Http2Url : Http1Url).ToString(), options);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        await _app.StopAsync(stop.Token);
+        await _app.DisposeAsync();
+    }
+
+    private sealed class RecordingLoggerProvider(ConcurrentQueue<string> logs) : ILoggerProvider
+    {
+        public ILogger CreateLogger(string categoryName) => new Logger(categoryName, logs);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Logger(string category, ConcurrentQueue<string> logs) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                if (IsEnabled(logLevel))
+                {
+                    logs.Enqueue($"{logLevel} {category}: {formatter(state, exception)} {exception}");
+                }
+            }
+        }
+    }
+}
