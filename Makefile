@@ -11,8 +11,16 @@ PLUGIN := bin/protoc-gen-connect-csharp
 PROTOC := bin/protoc
 BUF := node_modules/.bin/buf
 GREET_OUT := examples/greet/gen
+GREET_SERVER := bin/greet-server/Greet.Server
+GREET_CLIENT := bin/greet-client/Greet.Client
+# make serve HTTP1_PORT=9080 HTTP2_PORT=9081; make demo uses free ports unless given DEMO_HTTP1_PORT/DEMO_HTTP2_PORT
+# (0 = any free port). The bearer token is demo-token, or $GREET_TOKEN for both server and client.
+HTTP1_PORT ?= 8080
+HTTP2_PORT ?= 8081
+DEMO_HTTP1_PORT ?= 0
+DEMO_HTTP2_PORT ?= 0
 
-.PHONY: help plugin protoc tools generate demo test golden clean
+.PHONY: help plugin protoc tools interop generate examples demo serve test golden clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-10s %s\n", $$1, $$2 }'
@@ -30,21 +38,49 @@ $(BUF): package.json package-lock.json
 
 tools: $(BUF) ## Install buf from the committed npm lockfile
 
+INTEROP_GEN := interop/gen/connectrpc/greet/v1/greet_pb.js
+
+interop/node_modules/.package-lock.json: interop/package.json interop/package-lock.json
+	cd interop && npm ci --no-audit --no-fund
+
+$(INTEROP_GEN): $(BUF) interop/node_modules/.package-lock.json interop/buf.gen.yaml testdata/greet/proto/connectrpc/greet/v1/greet.proto
+	cd interop && ../$(BUF) generate ../testdata/greet/proto --template buf.gen.yaml
+
+interop: $(INTEROP_GEN) ## Install the connect-node interop peer (interop/) from its lockfile and generate its code
+
 generate: plugin tools ## Generate the Greet demo's C# with buf (messages + RPC layer)
 	$(BUF) generate
 
-demo: generate ## The main job: build the plugin and generate C# for examples/greet/v1/greet.proto
-	@echo
-	@echo "Generated from examples/greet/v1/greet.proto by buf generate (buf.gen.yaml):"
-	@for f in $(GREET_OUT)/*.cs; do printf '  %-40s %6s lines\n' "$$f" "$$(wc -l < $$f)"; done
-	@echo
-	@echo "Types in $(GREET_OUT)/GreetConnect.cs:"
-	@grep -E '^    (public|internal) .*(class|interface) ' $(GREET_OUT)/GreetConnect.cs | sed -E 's/^ +/  /'
-	@echo
-	@echo "The same with protoc: $(PROTOC) -I examples -I bin/include --plugin=protoc-gen-connect-csharp=$(PLUGIN) \\"
-	@echo "    --csharp_out=DIR --connect-csharp_out=DIR greet/v1/greet.proto"
+examples: generate ## Build the Greet demo's server and client into bin/greet-server and bin/greet-client
+	dotnet publish examples/greet/server -c $(CONFIGURATION) -o bin/greet-server --nologo -v:q
+	dotnet publish examples/greet/client -c $(CONFIGURATION) -o bin/greet-client --nologo -v:q
 
-test: generate ## Run every test (the plugin tests run the published bin/ plugin through protoc and buf)
+demo: examples ## Run the Greet demo: start the server on free ports, run the client against it, stop the server
+	@log=bin/greet-server.log; \
+	$(GREET_SERVER) --http1-port $(DEMO_HTTP1_PORT) --http2-port $(DEMO_HTTP2_PORT) > $$log 2>&1 & server=$$!; \
+	trap 'kill $$server 2> /dev/null || true' EXIT; \
+	for _ in $$(seq 300); do \
+		grep -q ' listening on ' $$log && break; \
+		kill -0 $$server 2> /dev/null || break; \
+		sleep 0.1; \
+	done; \
+	ready=$$(grep -m1 ' listening on ' $$log) || { \
+		cat $$log >&2; \
+		if kill -0 $$server 2> /dev/null; then echo "make demo: the server was not ready within 30 s" >&2; \
+		else echo "make demo: the server exited; its log is above" >&2; fi; \
+		exit 1; }; \
+	echo "$$ready"; \
+	http1=$$(sed -E 's/.* on ([^ ]+) \(HTTP\/1\.1\).*/\1/' <<< "$$ready"); \
+	http2=$$(sed -E 's/.* and ([^ ]+) \(HTTP\/2\).*/\1/' <<< "$$ready"); \
+	status=0; $(GREET_CLIENT) --url $$http1 --http2-url $$http2 || status=$$?; \
+	kill -TERM $$server 2> /dev/null || true; wait $$server || true; \
+	echo; echo "Server log ($$log):"; grep -v ' listening on ' $$log | sed 's/^/  /'; \
+	exit $$status
+
+serve: examples ## Run the Greet server: http://127.0.0.1:8080 (HTTP/1.1), :8081 (HTTP/2); HTTP1_PORT=, HTTP2_PORT=
+	$(GREET_SERVER) --http1-port $(HTTP1_PORT) --http2-port $(HTTP2_PORT)
+
+test: generate interop ## Run every test (the plugin tests run the published bin/ plugin through protoc and buf)
 	$(BUF) lint
 	@status=0; CONNECT_PLUGIN=$(CURDIR)/$(PLUGIN) dotnet test ConnectPlugin.sln --nologo 2>&1 | tee bin/test.log || status=$$?; \
 	awk '/^(Passed|Failed)! / { for (i = 1; i <= NF; i++) { if ($$i == "Failed:") f += $$(i+1); if ($$i == "Passed:") p += $$(i+1) } } \

@@ -1,0 +1,69 @@
+// The Greet demo's server: greet.v1.GreetService over Connect on Kestrel, on 127.0.0.1 only.
+//
+//   dotnet run --project examples/greet/server -- [--http1-port N] [--http2-port N] [--token T]
+//
+// --http1-port  HTTP/1.1 port (default 8080; env GREET_HTTP1_PORT)
+// --http2-port  cleartext HTTP/2 port, prior knowledge, needed for bidi (default 8081; env GREET_HTTP2_PORT)
+// --token       the bearer token every call must carry (default demo-token; env GREET_TOKEN)
+//
+// Port 0 picks a free port; the ready line names the ports actually bound. Ctrl-C or SIGTERM
+// stops the server.
+using System.Net;
+using Greet.Server;
+using Greet.V1;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+
+if (!Settings.TryParse(args, out Settings? settings, out string? error))
+{
+    Console.Error.WriteLine(error);
+    Console.Error.WriteLine(Settings.Usage);
+    return 2;
+}
+
+if (settings is null)
+{
+    Console.WriteLine(Settings.Usage);
+    return 0;
+}
+
+WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+
+// Cleartext HTTP/2 needs an endpoint of its own: one set to Http1AndHttp2 refuses clients that
+// speak HTTP/2 with prior knowledge (there is no TLS to negotiate it).
+builder.WebHost.ConfigureKestrel(kestrel =>
+{
+    kestrel.Listen(IPAddress.Loopback, settings.Http1Port, listen => listen.Protocols = HttpProtocols.Http1);
+    kestrel.Listen(IPAddress.Loopback, settings.Http2Port, listen => listen.Protocols = HttpProtocols.Http2);
+});
+
+// One line per log entry; only the demo's own information, and warnings from everything else.
+builder.Logging.ClearProviders();
+builder.Logging.AddSimpleConsole(console =>
+{
+    console.SingleLine = true;
+    console.TimestampFormat = "HH:mm:ss ";
+});
+builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+
+builder.Services.AddConnect(options => options.Interceptors.Add(new BearerTokenInterceptor(settings.Token)));
+builder.Services.AddSingleton<GreetService>();
+
+WebApplication app = builder.Build();
+app.MapConnectService<GreetService>(IGreetService.BindService);
+
+try
+{
+    await app.StartAsync();
+}
+catch (IOException ex)
+{
+    // Typically: a port is in use.
+    Console.Error.WriteLine($"Greet server: {ex.Message}");
+    return 1;
+}
+
+string[] urls = [.. app.Urls]; // as bound: port 0 became a free port
+Console.WriteLine($"Greet server listening on {urls[0]} (HTTP/1.1) and {urls[1]} (HTTP/2)");
+await app.WaitForShutdownAsync();
+Console.WriteLine("Greet server stopped");
+return 0;
