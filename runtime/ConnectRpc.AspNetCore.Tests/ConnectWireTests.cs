@@ -1,0 +1,241 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using Connectrpc.Greet.V1;
+using Google.Protobuf;
+using ConnectRpc.Tests;
+
+namespace ConnectRpc.AspNetCore.Tests;
+
+/// <summary>
+/// Raw HTTP against our server: the rejections and codes of protocol.md §1 (rejection order,
+/// content types, versions, timeouts, encodings), checked byte for byte where it matters.
+/// </summary>
+public sealed class ConnectWireTests : IAsyncLifetime
+{
+    private const string Greet = "connectrpc.greet.v1.GreetService/Greet";
+    private const string GreetMany = "connectrpc.greet.v1.GreetService/GreetMany";
+    private const string Chat = "connectrpc.greet.v1.GreetService/Chat";
+    private TestServer _server = null!;
+    private readonly HttpClient _http = new(new SocketsHttpHandler()) { Timeout = Bounded.Timeout };
+
+    public async ValueTask InitializeAsync() => _server = await TestServer.StartAsync(options => options.MaxReceiveMessageSize = 1024);
+
+    public async ValueTask DisposeAsync()
+    {
+        _http.Dispose();
+        await _server.DisposeAsync();
+    }
+
+    private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, string? contentType, byte[]? body, bool http2 = false, params (string Key, string Value)[] headers)
+    {
+        var request = new HttpRequestMessage(method, (http2 ? _server.Http2Url : _server.Http1Url) + path);
+        if (http2)
+        {
+            request.Version = HttpVersion.Version20;
+            request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        }
+
+        if (body is not null)
+        {
+            request.Content = new ByteArrayContent(body);
+            if (contentType is not null)
+            {
+                request.Content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
+            }
+        }
+
+        foreach ((string key, string value) in headers)
+        {
+            Assert.True(key.StartsWith("content-", StringComparison.Ordinal)
+                ? request.Content!.Headers.TryAddWithoutValidation(key, value)
+                : request.Headers.TryAddWithoutValidation(key, value));
+        }
+
+        return await _http.SendAsync(request, Bounded.Token).Within();
+    }
+
+    private static async Task<(string Code, string Message)> ErrorAsync(HttpResponseMessage response)
+    {
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+        JsonElement error = JsonDocument.Parse(await response.Content.ReadAsStringAsync(Bounded.Token).Within()).RootElement;
+        return (error.GetProperty("code").GetString()!, error.TryGetProperty("message", out JsonElement m) ? m.GetString()! : "");
+    }
+
+    private static byte[] Json(string text) => Encoding.UTF8.GetBytes(text);
+
+    [Fact]
+    public async Task BidiOverHttp11_505()
+    {
+        using HttpResponseMessage response = await SendAsync(HttpMethod.Post, Chat, "application/connect+proto", []);
+        Assert.Equal(HttpStatusCode.HttpVersionNotSupported, response.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("PUT", Greet, "GET, POST")]
+    [InlineData("GET", GreetMany, "POST")]
+    [InlineData("DELETE", GreetMany, "POST")]
+    public async Task WrongHttpMethod_405WithAllow(string method, string path, string allow)
+    {
+        using HttpResponseMessage response = await SendAsync(new HttpMethod(method), path, null, null);
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, response.StatusCode);
+        Assert.Equal(allow, string.Join(", ", response.Content.Headers.Allow));
+    }
+
+    [Theory]
+    [InlineData(Greet, "text/plain")]
+    [InlineData(Greet, "application/connect+proto")]
+    [InlineData(Greet, "application/xml")]
+    [InlineData(GreetMany, "application/proto")]
+    [InlineData(GreetMany, "application/grpc-web+xml")]
+    public async Task UnsupportedContentType_415WithAcceptPost(string path, string contentType)
+    {
+        using HttpResponseMessage response = await SendAsync(HttpMethod.Post, path, contentType, []);
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
+        Assert.True(response.Headers.Contains("Accept-Post"));
+    }
+
+    [Theory]
+    [InlineData("connect-protocol-version", "2", "invalid_argument", 400)]
+    [InlineData("connect-timeout-ms", "-5", "invalid_argument", 400)]
+    [InlineData("connect-timeout-ms", "12345678901", "invalid_argument", 400)]
+    [InlineData("connect-timeout-ms", "1s", "invalid_argument", 400)]
+    [InlineData("content-encoding", "snappy", "unimplemented", 501)]
+    public async Task UnaryBadProtocolHeader_CodeAndStatus(string header, string value, string code, int status)
+    {
+        using HttpResponseMessage response = await SendAsync(HttpMethod.Post, Greet, "application/json", Json("{}"), false, (header, value));
+        Assert.Equal(status, (int)response.StatusCode);
+        Assert.Equal(code, (await ErrorAsync(response)).Code);
+    }
+
+    [Fact]
+    public async Task UnaryUnknownEncoding_ListsSupportedEncodings()
+    {
+        using HttpResponseMessage response = await SendAsync(HttpMethod.Post, Greet, "application/json", Json("{}"), false, ("content-encoding", "zstd"));
+        (string code, string message) = await ErrorAsync(response);
+        Assert.Equal("unimplemented", code);
+        Assert.Contains("gzip", message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("{\"name\": 5}")]
+    [InlineData("{not json")]
+    public async Task UnaryInvalidJson_InvalidArgument(string body)
+    {
+        using HttpResponseMessage response = await SendAsync(HttpMethod.Post, Greet, "application/json", Json(body));
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("invalid_argument", (await ErrorAsync(response)).Code);
+    }
+
+    [Fact]
+    public async Task UnaryInvalidProto_InvalidArgument()
+    {
+        using HttpResponseMessage response = await SendAsync(HttpMethod.Post, Greet, "application/proto", [0x0A, 0x05, 0x41]);
+        Assert.Equal("invalid_argument", (await ErrorAsync(response)).Code);
+    }
+
+    [Theory]
+    [InlineData(1024, HttpStatusCode.OK)]
+    [InlineData(1025, HttpStatusCode.TooManyRequests)]
+    public async Task UnaryAtAndOverReceiveLimit_PassesThenResourceExhausted(int size, HttpStatusCode expected)
+    {
+        byte[] message = new GreetRequest { Name = new string('x', size - 3) }.ToByteArray();
+        Assert.Equal(size, message.Length);
+        using HttpResponseMessage response = await SendAsync(HttpMethod.Post, Greet, "application/proto", message);
+        Assert.Equal(expected, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task UnaryEmptyBody_IsTheEmptyMessage()
+    {
+        using HttpResponseMessage response = await SendAsync(HttpMethod.Post, Greet, "application/proto", []);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("Hello, !", GreetResponse.Parser.ParseFrom(await response.Content.ReadAsByteArrayAsync(Bounded.Token).Within()).Greeting);
+    }
+
+    [Theory]
+    [InlineData("?encoding=json", "invalid_argument")]
+    [InlineData("?encoding=proto&base64=1&message=***", "invalid_argument")]
+    [InlineData("?encoding=json&connect=v2&message=%7B%7D", "invalid_argument")]
+    [InlineData("?encoding=json&compression=lz4&message=%7B%7D", "unimplemented")]
+    public async Task GetWithBadParameters_Code(string query, string code)
+    {
+        using HttpResponseMessage response = await SendAsync(HttpMethod.Get, Greet + query, null, null);
+        Assert.Equal(code, (await ErrorAsync(response)).Code);
+    }
+
+    [Fact]
+    public async Task GetWithoutEncoding_415()
+    {
+        using HttpResponseMessage response = await SendAsync(HttpMethod.Get, Greet + "?message=%7B%7D", null, null);
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task GetBase64Proto_Works()
+    {
+        string message = System.Buffers.Text.Base64Url.EncodeToString(new GreetRequest { Name = "Ada" }.ToByteArray());
+        using HttpResponseMessage response = await SendAsync(HttpMethod.Get, Greet + "?connect=v1&encoding=proto&base64=1&message=" + message, null, null);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("Hello, Ada!", GreetResponse.Parser.ParseFrom(await response.Content.ReadAsByteArrayAsync(Bounded.Token).Within()).Greeting);
+    }
+
+    [Fact]
+    public async Task PathIsCaseSensitive_404()
+    {
+        using HttpResponseMessage response = await SendAsync(HttpMethod.Post, Greet.ToUpperInvariant(), "application/json", Json("{}"));
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task StreamingErrors_Http200WithEndStreamError()
+    {
+        // Two requests on a server-streaming call: the spec's code for a wrong count, in the end-stream message.
+        byte[] frame = Frame(new GreetRequest { Name = "a" }.ToByteArray());
+        using HttpResponseMessage response = await SendAsync(HttpMethod.Post, GreetMany, "application/connect+proto", [.. frame, .. frame], http2: true);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        byte[] body = await response.Content.ReadAsByteArrayAsync(Bounded.Token).Within();
+        Assert.Equal(0x02, body[0]);
+        JsonElement end = JsonDocument.Parse(body.AsMemory(5)).RootElement;
+        Assert.Equal("unimplemented", end.GetProperty("error").GetProperty("code").GetString());
+    }
+
+    [Fact]
+    public async Task StreamingTimeout_EndStreamDeadlineExceededAndHandlerCanceled()
+    {
+        byte[] frame = Frame(new GreetRequest { Name = "a" }.ToByteArray());
+        using HttpResponseMessage response = await SendAsync(HttpMethod.Post, GreetMany, "application/connect+proto", frame, http2: true,
+            ("connect-timeout-ms", "200"), ("x-sleep-ms", "10000"));
+        byte[] body = await response.Content.ReadAsByteArrayAsync(Bounded.Token).Within();
+        int last = body.Length;
+        int offset = 0;
+        while (body[offset] != 0x02)
+        {
+            offset += 5 + System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(body.AsSpan(offset + 1));
+        }
+
+        JsonElement end = JsonDocument.Parse(body.AsMemory(offset + 5, last - offset - 5)).RootElement;
+        Assert.Equal("deadline_exceeded", end.GetProperty("error").GetProperty("code").GetString());
+        Assert.Equal("v1", end.GetProperty("metadata").GetProperty("greet-version")[0].GetString());
+        await ConnectCallTests.WaitUntilAsync(() => _server.Service.Canceled.Contains(GreetServiceConnect.Procedures.GreetMany));
+    }
+
+    [Fact]
+    public async Task UnaryTrailers_SentAsTrailerPrefixedHeaders_NoHttpTrailers()
+    {
+        using HttpResponseMessage response = await SendAsync(HttpMethod.Post, Greet, "application/proto", [], http2: true, ("x-echo-bin", "AAEC/v8"));
+        Assert.Equal("v1", response.Headers.GetValues("trailer-greet-version").Single());
+        Assert.Equal("AAEC/v8", response.Headers.GetValues("trailer-x-echo-bin").Single());
+        _ = await response.Content.ReadAsByteArrayAsync(Bounded.Token).Within();
+        Assert.Empty(response.TrailingHeaders);
+    }
+
+    private static byte[] Frame(byte[] payload)
+    {
+        byte[] frame = new byte[5 + payload.Length];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(1), payload.Length);
+        payload.CopyTo(frame, 5);
+        return frame;
+    }
+}
