@@ -8,7 +8,6 @@ SHELL := bash
 
 CONFIGURATION ?= Release
 PLUGIN := bin/protoc-gen-connect-csharp
-PROTOC := bin/protoc
 BUF := node_modules/.bin/buf
 GREET_OUT := examples/greet/gen
 GREET_SERVER := bin/greet-server/Greet.Server

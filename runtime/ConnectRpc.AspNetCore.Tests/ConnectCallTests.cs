@@ -39,7 +39,7 @@ public sealed class ConnectCallTests : IAsyncLifetime
     private GreetServiceClient Client(Codec codec, string? compression, bool http2) =>
         _server.Client(http2, new ConnectClientOptions { Codec = codec, SendCompression = compression });
 
-    private static Headers RequestHeaders()
+    internal static Headers RequestHeaders()
     {
         var headers = new Headers { ["acme-tenant-id"] = "1234" };
         headers.Add("x-echo", "a");
@@ -48,7 +48,7 @@ public sealed class ConnectCallTests : IAsyncLifetime
         return headers;
     }
 
-    private static void AssertMetadata(Headers headers, Headers trailers)
+    internal static void AssertMetadata(Headers headers, Headers trailers)
     {
         Assert.Equal("1234", headers.Get("acme-tenant-id"));
         Assert.Equal("v1", headers.Get("greet-version"));

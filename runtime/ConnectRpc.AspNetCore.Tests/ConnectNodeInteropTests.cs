@@ -75,30 +75,30 @@ public sealed class ConnectNodeInteropTests : IAsyncLifetime
         var client = new GreetServiceClient(node.Url.ToString(), options);
         using (var meta = new ResponseMetadata())
         {
-            GreetResponse response = await client.GreetAsync(new GreetRequest { Name = "Ada" }, RequestHeaders()).Within();
+            GreetResponse response = await client.GreetAsync(new GreetRequest { Name = "Ada" }, ConnectCallTests.RequestHeaders()).Within();
             Assert.Equal("Hello, Ada!", response.Greeting);
-            AssertMetadata(meta.Headers, meta.Trailers);
+            ConnectCallTests.AssertMetadata(meta.Headers, meta.Trailers);
         }
 
         using (var meta = new ResponseMetadata())
         {
-            List<GreetResponse> responses = await client.GreetManyAsync(new GreetRequest { Name = "Ada" }, RequestHeaders()).ToListWithin();
+            List<GreetResponse> responses = await client.GreetManyAsync(new GreetRequest { Name = "Ada" }, ConnectCallTests.RequestHeaders()).ToListWithin();
             Assert.Equal(["Hello, Ada! (1)", "Hello, Ada! (2)", "Hello, Ada! (3)"], responses.Select(r => r.Greeting));
-            AssertMetadata(meta.Headers, meta.Trailers);
+            ConnectCallTests.AssertMetadata(meta.Headers, meta.Trailers);
         }
 
         using (var meta = new ResponseMetadata())
         {
-            GreetResponse response = await client.GreetEveryoneAsync(ConnectCallTests.Names("Ada", "Grace", "Linus"), RequestHeaders()).Within();
+            GreetResponse response = await client.GreetEveryoneAsync(ConnectCallTests.Names("Ada", "Grace", "Linus"), ConnectCallTests.RequestHeaders()).Within();
             Assert.Equal("Hello, Ada, Grace, Linus!", response.Greeting);
-            AssertMetadata(meta.Headers, meta.Trailers);
+            ConnectCallTests.AssertMetadata(meta.Headers, meta.Trailers);
         }
 
         if (http2)
         {
             using var meta = new ResponseMetadata();
-            await ConnectCallTests.PingPongAsync(client, RequestHeaders(), meta, ["Ada", "Grace", "Linus"]);
-            AssertMetadata(meta.Headers, meta.Trailers);
+            await ConnectCallTests.PingPongAsync(client, ConnectCallTests.RequestHeaders(), meta, ["Ada", "Grace", "Linus"]);
+            ConnectCallTests.AssertMetadata(meta.Headers, meta.Trailers);
         }
     }
 
@@ -107,7 +107,7 @@ public sealed class ConnectNodeInteropTests : IAsyncLifetime
     {
         await using NodeServer node = await NodeServer.StartAsync(h2c: true);
         var client = new GreetServiceClient(node.Url.ToString(), new ConnectClientOptions { HttpVersion = HttpVersion.Version20 });
-        Headers headers = RequestHeaders();
+        Headers headers = ConnectCallTests.RequestHeaders();
         headers["x-fail"] = "permission_denied";
 
         using var meta = new ResponseMetadata();
@@ -128,24 +128,6 @@ public sealed class ConnectNodeInteropTests : IAsyncLifetime
         Assert.Equal("yes", error.Metadata.Get("x-error-meta"));
         Assert.Equal("v1", error.Metadata.Get("greet-version"));
         Assert.Equal("v1", meta.Headers.Get("greet-version") ?? meta.Trailers.Get("greet-version"));
-    }
-
-    private static Headers RequestHeaders()
-    {
-        var headers = new Headers { ["acme-tenant-id"] = "1234" };
-        headers.Add("x-echo", "a");
-        headers.Add("x-echo", "b");
-        headers.SetBinary("x-echo-bin", s_echoBytes);
-        return headers;
-    }
-
-    private static void AssertMetadata(Headers headers, Headers trailers)
-    {
-        Assert.Equal("1234", headers.Get("acme-tenant-id"));
-        Assert.Equal("v1", headers.Get("greet-version"));
-        Assert.Equal(["a", "b"], ConnectCallTests.Split(headers.GetAll("x-echo")));
-        Assert.Equal("v1", trailers.Get("greet-version"));
-        Assert.Equal(s_echoBytes, trailers.GetBinary("x-echo-bin"));
     }
 
     private static void AssertSuccess(JsonElement report, string kind, params string[] messages)

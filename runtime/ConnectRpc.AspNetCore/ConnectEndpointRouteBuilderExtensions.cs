@@ -49,7 +49,7 @@ public static class ConnectEndpointRouteBuilderExtensions
             throw new InvalidOperationException($"{typeof(TService)} binds no methods.");
         }
 
-        ServiceActivator<TService> activator = ServiceActivator<TService>.Create<TService>(services);
+        ServiceActivator<TService> activator = ServiceActivator<TService>.Create(services);
         var builders = new List<IEndpointConventionBuilder>(binder.Methods.Count);
         foreach (ServerMethod<TService> method in binder.Methods)
         {

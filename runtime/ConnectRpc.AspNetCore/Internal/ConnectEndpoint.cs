@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using ConnectRpc.Internal;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -11,7 +12,7 @@ namespace ConnectRpc.AspNetCore.Internal;
 /// (protocol.md §1 "Server rejection order"), then runs the interceptors and the handler
 /// and writes the end of the call, error or not.
 /// </summary>
-internal sealed class ConnectEndpoint<TService>
+internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TService>
     where TService : class
 {
     private const string UnaryAcceptPost = ConnectProtocol.UnaryJson + ", " + ConnectProtocol.UnaryProto;

@@ -293,16 +293,12 @@ internal sealed class ConnectServerCall : ServerCall, IDisposable
         Headers trailers = _context?.ResponseTrailers ?? Headers.Empty;
         if (_streaming)
         {
-            // Error headers go with the response headers when those have not gone yet.
-            Headers? errorHeaders = error?.Headers;
-            if (!_headersSent)
-            {
-                SendStreamHeaders(errorHeaders);
-                errorHeaders = null;
-            }
+            // Error headers go with the response headers when those have not gone yet,
+            // otherwise into the end-stream metadata beside the error's trailers.
+            Headers? errorMetadata = _headersSent ? error?.Metadata : error?.Trailers;
+            SendStreamHeaders(error?.Headers);
 
             using var endStream = new PooledBufferWriter();
-            Headers? errorMetadata = MergeErrorMetadata(errorHeaders, error?.Trailers);
             ConnectProtocol.WriteEndStream(endStream, error, trailers, errorMetadata);
             Envelope.WriteFrame(response.BodyWriter, EnvelopeFlags.EndStream, endStream.WrittenSpan);
             await response.BodyWriter.FlushAsync(_http.RequestAborted).ConfigureAwait(false);
@@ -343,24 +339,6 @@ internal sealed class ConnectServerCall : ServerCall, IDisposable
         ConnectProtocol.WriteErrorBody(json, error);
         response.ContentLength = json.WrittenCount;
         await response.Body.WriteAsync(json.WrittenMemory, _http.RequestAborted).ConfigureAwait(false);
-    }
-
-    private static Headers? MergeErrorMetadata(Headers? headers, Headers? trailers)
-    {
-        if (headers is not { Count: > 0 })
-        {
-            return trailers;
-        }
-
-        if (trailers is not { Count: > 0 })
-        {
-            return headers;
-        }
-
-        Headers merged = Headers.CreateReceived(headers.Count + trailers.Count);
-        merged.AddRangeUnchecked(headers);
-        merged.AddRangeUnchecked(trailers);
-        return merged;
     }
 
     private void SendStreamHeaders(Headers? errorHeaders)

@@ -8,18 +8,17 @@ namespace ConnectRpc.AspNetCore.Internal;
 /// Gets the service implementation for a call: from DI when it is registered (with its
 /// registered lifetime), otherwise a new instance per call made by a factory compiled once.
 /// </summary>
-internal sealed class ServiceActivator<TService>
+internal sealed class ServiceActivator<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TService>
     where TService : class
 {
     private readonly ObjectFactory<TService>? _factory;
 
     private ServiceActivator(ObjectFactory<TService>? factory) => _factory = factory;
 
-    public static ServiceActivator<TService> Create<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TImplementation>(IServiceProvider services)
-        where TImplementation : class, TService
+    public static ServiceActivator<TService> Create(IServiceProvider services)
     {
         bool registered = services.GetService<IServiceProviderIsService>()?.IsService(typeof(TService)) == true;
-        return new ServiceActivator<TService>(registered ? null : ActivatorUtilities.CreateFactory<TImplementation>([]));
+        return new ServiceActivator<TService>(registered ? null : ActivatorUtilities.CreateFactory<TService>([]));
     }
 
     /// <summary>The instance for this call, and whether the caller must dispose it.</summary>

@@ -17,17 +17,18 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
         where TRequest : class, IMessage<TRequest>
         where TResponse : class, IMessage<TResponse>
     {
-        settings.HttpVersionFor(method); // a bidi call over HTTP/1.1 fails here, before any I/O
+        // A bidi call over HTTP/1.1 fails here, before any I/O.
+        HttpVersionChoice version = settings.HttpVersionFor(method);
         return method.Kind == MethodKind.Unary
-            ? new ConnectUnaryClientCall<TRequest, TResponse>(settings, method, info)
-            : new ConnectStreamClientCall<TRequest, TResponse>(settings, method, info);
+            ? new ConnectUnaryClientCall<TRequest, TResponse>(settings, method, info, version)
+            : new ConnectStreamClientCall<TRequest, TResponse>(settings, method, info, version);
     }
 
     /// <summary>The timeout header value for the time left until the deadline, or null.</summary>
     internal static string? TimeoutHeader(DateTimeOffset? deadline) =>
         deadline is { } d ? ConnectProtocol.FormatTimeout(d - DateTimeOffset.UtcNow) : null;
 
-    private sealed class ConnectUnaryClientCall<TRequest, TResponse>(HttpTransportSettings settings, Method<TRequest, TResponse> method, ClientCallInfo info)
+    private sealed class ConnectUnaryClientCall<TRequest, TResponse>(HttpTransportSettings settings, Method<TRequest, TResponse> method, ClientCallInfo info, HttpVersionChoice version)
         : ClientCall<TRequest, TResponse>(method, info.RequestHeaders, info.Deadline)
         where TRequest : class, IMessage<TRequest>
         where TResponse : class, IMessage<TResponse>
@@ -120,21 +121,12 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
             {
                 try
                 {
-                    if (compressor is null)
+                    using PooledBufferWriter? plain = compressor is null
+                        ? null
+                        : MessageFraming.Decompress(body.WrittenSequence, compressor, ConnectClientOptions.DefaultMaxReceiveMessageSize);
+                    if (ConnectProtocol.ReadErrorBody(plain?.WrittenSequence ?? body.WrittenSequence) is { } error)
                     {
-                        if (ConnectProtocol.ReadErrorBody(body.WrittenSequence) is { } error)
-                        {
-                            return error;
-                        }
-                    }
-                    else
-                    {
-                        using var plain = new PooledBufferWriter(body.WrittenCount * 4);
-                        compressor.Decompress(body.WrittenSequence, plain, ConnectClientOptions.DefaultMaxReceiveMessageSize);
-                        if (ConnectProtocol.ReadErrorBody(plain.WrittenSequence) is { } error)
-                        {
-                            return error;
-                        }
+                        return error;
                     }
                 }
                 catch (Exception ex) when (ex is MessageDecodeException or ConnectException)
@@ -154,11 +146,11 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
             if (settings.Options.UseHttpGet && Method.Idempotency == IdempotencyLevel.NoSideEffects &&
                 GetUrl(url, payload) is { } getUrl)
             {
-                request = settings.CreateRequest(HttpMethod.Get, getUrl, Method, RequestHeaders);
+                request = HttpTransportSettings.CreateRequest(HttpMethod.Get, getUrl, version, RequestHeaders);
             }
             else
             {
-                request = settings.CreateRequest(HttpMethod.Post, url, Method, RequestHeaders);
+                request = HttpTransportSettings.CreateRequest(HttpMethod.Post, url, version, RequestHeaders);
                 request.Headers.TryAddWithoutValidation(ConnectProtocol.ProtocolVersionHeader, ConnectProtocol.ProtocolVersion);
                 var content = new ReadOnlyMemoryContent(payload.WrittenMemory);
                 content.Headers.TryAddWithoutValidation("Content-Type", ConnectProtocol.UnaryContentType(settings.Codec));
@@ -210,7 +202,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
         }
     }
 
-    private sealed class ConnectStreamClientCall<TRequest, TResponse>(HttpTransportSettings settings, Method<TRequest, TResponse> method, ClientCallInfo info)
+    private sealed class ConnectStreamClientCall<TRequest, TResponse>(HttpTransportSettings settings, Method<TRequest, TResponse> method, ClientCallInfo info, HttpVersionChoice version)
         : ClientCall<TRequest, TResponse>(method, info.RequestHeaders, info.Deadline)
         where TRequest : class, IMessage<TRequest>
         where TResponse : class, IMessage<TResponse>
@@ -251,7 +243,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
         private void Start()
         {
 
-            HttpRequestMessage request = settings.CreateRequest(HttpMethod.Post, settings.Url(Method), Method, RequestHeaders);
+            HttpRequestMessage request = HttpTransportSettings.CreateRequest(HttpMethod.Post, settings.Url(Method), version, RequestHeaders);
             request.Headers.TryAddWithoutValidation(ConnectProtocol.ProtocolVersionHeader, ConnectProtocol.ProtocolVersion);
             request.Headers.TryAddWithoutValidation(ConnectProtocol.StreamAcceptEncodingHeader, Compressor.AcceptList);
             if (settings.SendCompressor is { } compressor)
@@ -353,24 +345,23 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
         private ConnectException? ReadEndStream(ReadOnlySequence<byte> payload, bool compressed)
         {
             Headers trailers = Headers.CreateReceived(4);
-            ConnectException? error;
-            if (compressed && !payload.IsEmpty)
+            PooledBufferWriter? plain = null;
+            try
             {
-                using var plain = new PooledBufferWriter((int)payload.Length * 4);
-                try
+                if (compressed && !payload.IsEmpty)
                 {
-                    _responseCompressor!.Decompress(payload, plain, settings.Options.MaxReceiveMessageSize);
+                    plain = MessageFraming.Decompress(payload, _responseCompressor!, settings.Options.MaxReceiveMessageSize);
                 }
-                catch (MessageDecodeException ex)
-                {
-                    throw new ConnectException(Code.Internal, ex.Message, ex);
-                }
-
-                error = ConnectProtocol.ReadEndStream(plain.WrittenSequence, trailers);
             }
-            else
+            catch (MessageDecodeException ex)
             {
-                error = ConnectProtocol.ReadEndStream(payload, trailers);
+                throw new ConnectException(Code.Internal, ex.Message, ex);
+            }
+
+            ConnectException? error;
+            using (plain)
+            {
+                error = ConnectProtocol.ReadEndStream(plain?.WrittenSequence ?? payload, trailers);
             }
 
             _trailers = trailers;

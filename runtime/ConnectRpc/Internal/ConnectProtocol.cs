@@ -143,39 +143,35 @@ internal static class ConnectProtocol
 
         if (trailers.Count > 0 || errorMetadata?.Count > 0)
         {
+            Headers metadata = trailers;
+            if (errorMetadata?.Count > 0)
+            {
+                metadata = Headers.CreateReceived(trailers.Count + errorMetadata.Count);
+                metadata.AddRangeUnchecked(trailers);
+                metadata.AddRangeUnchecked(errorMetadata);
+            }
+
+            // Each key once, at its first position, with all its values in order.
             writer.WriteStartObject("metadata");
-            WriteMetadata(writer, trailers, errorMetadata);
+            var written = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            foreach (KeyValuePair<string, string> entry in metadata)
+            {
+                if (written.Add(entry.Key))
+                {
+                    writer.WriteStartArray(entry.Key);
+                    foreach (string value in metadata.GetAll(entry.Key))
+                    {
+                        writer.WriteStringValue(value);
+                    }
+
+                    writer.WriteEndArray();
+                }
+            }
+
             writer.WriteEndObject();
         }
 
         writer.WriteEndObject();
-    }
-
-    private static void WriteMetadata(Utf8JsonWriter writer, Headers first, Headers? second)
-    {
-        // Values of one key are grouped in one array, in order; keys keep their first position.
-        var written = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        foreach (Headers source in second is null ? [first] : (Headers[])[first, second])
-        {
-            foreach (KeyValuePair<string, string> entry in source)
-            {
-                if (!written.Add(entry.Key))
-                {
-                    continue;
-                }
-
-                writer.WriteStartArray(entry.Key);
-                foreach (Headers inner in second is null ? [first] : (Headers[])[first, second])
-                {
-                    foreach (string value in inner.GetAll(entry.Key))
-                    {
-                        writer.WriteStringValue(value);
-                    }
-                }
-
-                writer.WriteEndArray();
-            }
-        }
     }
 
     /// <summary>

@@ -40,10 +40,10 @@ internal sealed class HttpTransportSettings
     /// for; otherwise HTTP/2 by ALPN over TLS and HTTP/1.1 over cleartext. Bidi needs HTTP/2
     /// end to end, so it never falls back, and over HTTP/1.1 it fails before any I/O.
     /// </summary>
-    public (Version Version, HttpVersionPolicy Policy) HttpVersionFor(Method method, bool cleartextDefaultsToHttp2 = false)
+    public HttpVersionChoice HttpVersionFor(Method method)
     {
         bool tls = BaseAddress.Scheme == Uri.UriSchemeHttps;
-        Version version = Options.HttpVersion ?? (tls || cleartextDefaultsToHttp2 ? HttpVersion.Version20 : HttpVersion.Version11);
+        Version version = Options.HttpVersion ?? (tls ? HttpVersion.Version20 : HttpVersion.Version11);
         bool bidi = method.Kind == MethodKind.BidiStreaming;
         if (bidi && version.Major < 2)
         {
@@ -55,13 +55,12 @@ internal sealed class HttpTransportSettings
 
         HttpVersionPolicy policy = Options.HttpVersionPolicy
             ?? (version.Major >= 2 && (!tls || bidi) ? HttpVersionPolicy.RequestVersionExact : HttpVersionPolicy.RequestVersionOrLower);
-        return (version, policy);
+        return new HttpVersionChoice(version, policy);
     }
 
-    public HttpRequestMessage CreateRequest(HttpMethod httpMethod, string url, Method method, Headers requestHeaders)
+    public static HttpRequestMessage CreateRequest(HttpMethod httpMethod, string url, HttpVersionChoice version, Headers requestHeaders)
     {
-        (Version version, HttpVersionPolicy policy) = HttpVersionFor(method);
-        var request = new HttpRequestMessage(httpMethod, url) { Version = version, VersionPolicy = policy };
+        var request = new HttpRequestMessage(httpMethod, url) { Version = version.Version, VersionPolicy = version.Policy };
         foreach (KeyValuePair<string, string> header in requestHeaders)
         {
             request.Headers.TryAddWithoutValidation(header.Key, header.Value);
@@ -153,6 +152,9 @@ internal sealed class HttpTransportSettings
         }
     }
 }
+
+/// <summary>The HTTP version of a call and how strictly it applies.</summary>
+internal readonly record struct HttpVersionChoice(Version Version, HttpVersionPolicy Policy);
 
 /// <summary>
 /// A request body written while the response is read (full duplex). Its headers are flushed

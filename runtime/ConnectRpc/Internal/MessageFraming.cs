@@ -65,8 +65,26 @@ internal static class MessageFraming
             return codec.Deserialize(parser, payload);
         }
 
-        using var plain = new PooledBufferWriter((int)Math.Min(payload.Length * 4, maxSize + 1L));
-        compressor.Decompress(payload, plain, maxSize);
+        using PooledBufferWriter plain = Decompress(payload, compressor, maxSize);
         return codec.Deserialize(parser, plain.WrittenSequence);
+    }
+
+    /// <summary>
+    /// Decompresses a payload into a pooled buffer the caller disposes. Throws resource_exhausted
+    /// past <paramref name="maxSize"/> and <see cref="MessageDecodeException"/> for corrupt data.
+    /// </summary>
+    public static PooledBufferWriter Decompress(ReadOnlySequence<byte> payload, Compressor compressor, int maxSize)
+    {
+        var plain = new PooledBufferWriter((int)Math.Min(payload.Length * 4, maxSize + 1L));
+        try
+        {
+            compressor.Decompress(payload, plain, maxSize);
+            return plain;
+        }
+        catch
+        {
+            plain.Dispose();
+            throw;
+        }
     }
 }
