@@ -8,8 +8,9 @@ namespace ConnectRpc.AspNetCore.Tests;
 
 /// <summary>
 /// Our client against our server over real sockets: the four RPC kinds in every combination of
-/// codec, compression and HTTP version (bidi on HTTP/2 only), with headers and trailers
-/// delivered through <see cref="ResponseMetadata"/> on success and on error.
+/// protocol (Connect, gRPC, gRPC-Web binary and text), codec, compression and HTTP version
+/// (gRPC and bidi on HTTP/2 only), with the same headers and trailers delivered through
+/// <see cref="ResponseMetadata"/> on success and on error, whatever the protocol.
 /// </summary>
 public sealed class ConnectCallTests : IAsyncLifetime
 {
@@ -19,16 +20,27 @@ public sealed class ConnectCallTests : IAsyncLifetime
 
     public async ValueTask DisposeAsync() => await _server.DisposeAsync();
 
-    public static TheoryData<Codec, string?, bool> Matrix()
+    internal static readonly Protocol[] Protocols = [Protocol.Connect, Protocol.Grpc, Protocol.GrpcWeb, Protocol.GrpcWebText];
+
+    /// <summary>Every protocol, codec, compression and HTTP version the protocol allows (HTTP/2 only if asked).</summary>
+    public static TheoryData<Protocol, Codec, string?, bool> Matrix(bool http2Only = false)
     {
-        var data = new TheoryData<Codec, string?, bool>();
-        foreach (Codec codec in new[] { Codec.Proto, Codec.Json })
+        var data = new TheoryData<Protocol, Codec, string?, bool>();
+        foreach (Protocol protocol in Protocols)
         {
-            foreach (string? compression in new[] { null, "gzip" })
+            foreach (Codec codec in new[] { Codec.Proto, Codec.Json })
             {
-                foreach (bool http2 in new[] { false, true })
+                foreach (string? compression in new[] { null, "gzip" })
                 {
-                    data.Add(codec, compression, http2);
+                    foreach (bool http2 in new[] { false, true })
+                    {
+                        if (((protocol == Protocol.Grpc || http2Only) && !http2) || (protocol == Protocol.GrpcWebText && codec == Codec.Json))
+                        {
+                            continue;
+                        }
+
+                        data.Add(protocol, codec, compression, http2);
+                    }
                 }
             }
         }
@@ -36,8 +48,13 @@ public sealed class ConnectCallTests : IAsyncLifetime
         return data;
     }
 
-    private GreetServiceClient Client(Codec codec, string? compression, bool http2) =>
-        _server.Client(http2, new ConnectClientOptions { Codec = codec, SendCompression = compression });
+    /// <summary>Every protocol over HTTP/2 (what bidi needs).</summary>
+    public static TheoryData<Protocol> AllProtocols() => new(Protocols);
+
+    private GreetServiceClient Client(Protocol protocol, Codec codec, string? compression, bool http2) =>
+        _server.Client(http2, new ConnectClientOptions { Protocol = protocol, Codec = codec, SendCompression = compression });
+
+    private GreetServiceClient Client(Protocol protocol, bool http2 = true) => Client(protocol, Codec.Proto, null, http2);
 
     internal static Headers RequestHeaders()
     {
@@ -63,44 +80,44 @@ public sealed class ConnectCallTests : IAsyncLifetime
 
     [Theory]
     [MemberData(nameof(Matrix))]
-    public async Task Unary_EveryCombination_DeliversResponseHeadersAndTrailers(Codec codec, string? compression, bool http2)
+    public async Task Unary_EveryCombination_DeliversResponseHeadersAndTrailers(Protocol protocol, Codec codec, string? compression, bool http2)
     {
         using var meta = new ResponseMetadata();
-        GreetResponse response = await Client(codec, compression, http2).GreetAsync(new GreetRequest { Name = "Ada" }, RequestHeaders()).Within();
+        GreetResponse response = await Client(protocol, codec, compression, http2).GreetAsync(new GreetRequest { Name = "Ada" }, RequestHeaders()).Within();
         Assert.Equal("Hello, Ada!", response.Greeting);
         AssertMetadata(meta.Headers, meta.Trailers);
     }
 
     [Theory]
     [MemberData(nameof(Matrix))]
-    public async Task ServerStreaming_EveryCombination_DeliversMessagesHeadersAndTrailers(Codec codec, string? compression, bool http2)
+    public async Task ServerStreaming_EveryCombination_DeliversMessagesHeadersAndTrailers(Protocol protocol, Codec codec, string? compression, bool http2)
     {
         using var meta = new ResponseMetadata();
-        List<GreetResponse> responses = await Client(codec, compression, http2).GreetManyAsync(new GreetRequest { Name = "Ada" }, RequestHeaders()).ToListWithin();
+        List<GreetResponse> responses = await Client(protocol, codec, compression, http2).GreetManyAsync(new GreetRequest { Name = "Ada" }, RequestHeaders()).ToListWithin();
         Assert.Equal(["Hello, Ada! (1)", "Hello, Ada! (2)", "Hello, Ada! (3)"], responses.Select(r => r.Greeting));
         AssertMetadata(meta.Headers, meta.Trailers);
     }
 
     [Theory]
     [MemberData(nameof(Matrix))]
-    public async Task ClientStreaming_EveryCombination_DeliversResponseHeadersAndTrailers(Codec codec, string? compression, bool http2)
+    public async Task ClientStreaming_EveryCombination_DeliversResponseHeadersAndTrailers(Protocol protocol, Codec codec, string? compression, bool http2)
     {
         using var meta = new ResponseMetadata();
-        GreetResponse response = await Client(codec, compression, http2).GreetEveryoneAsync(Names("Ada", "Grace", "Linus"), RequestHeaders()).Within();
+        GreetResponse response = await Client(protocol, codec, compression, http2).GreetEveryoneAsync(Names("Ada", "Grace", "Linus"), RequestHeaders()).Within();
         Assert.Equal("Hello, Ada, Grace, Linus!", response.Greeting);
         AssertMetadata(meta.Headers, meta.Trailers);
     }
 
     [Theory]
     [MemberData(nameof(Matrix))]
-    public async Task Unary_HandlerFails_ErrorCarriesCodeDetailsAndAllMetadata(Codec codec, string? compression, bool http2)
+    public async Task Unary_HandlerFails_ErrorCarriesCodeDetailsAndAllMetadata(Protocol protocol, Codec codec, string? compression, bool http2)
     {
         Headers headers = RequestHeaders();
         headers["x-fail"] = "permission_denied";
         headers["x-detail"] = "why";
         using var meta = new ResponseMetadata();
         ConnectException error = await Assert.ThrowsAsync<ConnectException>(
-            () => Client(codec, compression, http2).GreetAsync(new GreetRequest { Name = "Ada" }, headers).Within());
+            () => Client(protocol, codec, compression, http2).GreetAsync(new GreetRequest { Name = "Ada" }, headers).Within());
         Assert.Equal(Code.PermissionDenied, error.Code);
         Assert.Equal("failed as asked", error.Message);
         Assert.Equal("why", error.GetDetail<Google.Protobuf.WellKnownTypes.StringValue>()?.Value);
@@ -111,7 +128,7 @@ public sealed class ConnectCallTests : IAsyncLifetime
 
     [Theory]
     [MemberData(nameof(Matrix))]
-    public async Task ServerStreaming_HandlerFailsAfterOneMessage_MessageThenErrorWithMetadata(Codec codec, string? compression, bool http2)
+    public async Task ServerStreaming_HandlerFailsAfterOneMessage_MessageThenErrorWithMetadata(Protocol protocol, Codec codec, string? compression, bool http2)
     {
         Headers headers = RequestHeaders();
         headers["x-fail"] = "resource_exhausted";
@@ -120,7 +137,7 @@ public sealed class ConnectCallTests : IAsyncLifetime
         ConnectException error = await Assert.ThrowsAsync<ConnectException>(async () =>
         {
             using CancellationTokenSource bounded = Bounded.TimeoutSource();
-            await foreach (GreetResponse response in Client(codec, compression, http2).GreetManyAsync(new GreetRequest { Name = "Ada" }, headers, cancellationToken: bounded.Token))
+            await foreach (GreetResponse response in Client(protocol, codec, compression, http2).GreetManyAsync(new GreetRequest { Name = "Ada" }, headers, cancellationToken: bounded.Token))
             {
                 received.Add(response.Greeting);
                 Assert.Equal("v1", meta.Headers.Get("greet-version")); // headers are visible with the first message
@@ -133,25 +150,23 @@ public sealed class ConnectCallTests : IAsyncLifetime
     }
 
     [Theory]
-    [InlineData(Codec.Proto, null)]
-    [InlineData(Codec.Proto, "gzip")]
-    [InlineData(Codec.Json, null)]
-    [InlineData(Codec.Json, "gzip")]
-    public async Task Bidi_PingPong_HeadersAfterFirstResponseTrailersAfterLast(Codec codec, string? compression)
+    [MemberData(nameof(Matrix), true)]
+    public async Task Bidi_PingPong_HeadersAfterFirstResponseTrailersAfterLast(Protocol protocol, Codec codec, string? compression, bool http2)
     {
         using var meta = new ResponseMetadata();
-        await PingPongAsync(Client(codec, compression, http2: true), RequestHeaders(), meta, ["Ada", "Grace", "Linus"]);
+        await PingPongAsync(Client(protocol, codec, compression, http2), RequestHeaders(), meta, ["Ada", "Grace", "Linus"]);
         AssertMetadata(meta.Headers, meta.Trailers);
     }
 
-    [Fact]
-    public async Task Bidi_PingPongEndingInError_TrailersAndErrorMetadataArrive()
+    [Theory]
+    [MemberData(nameof(AllProtocols))]
+    public async Task Bidi_PingPongEndingInError_TrailersAndErrorMetadataArrive(Protocol protocol)
     {
         Headers headers = RequestHeaders();
         headers["x-fail"] = "aborted";
         using var meta = new ResponseMetadata();
         ConnectException error = await Assert.ThrowsAsync<ConnectException>(
-            () => PingPongAsync(Client(Codec.Proto, null, http2: true), headers, meta, ["Ada", "Grace"]));
+            () => PingPongAsync(Client(protocol), headers, meta, ["Ada", "Grace"]));
         Assert.Equal(Code.Aborted, error.Code);
         Assert.Equal("yes", error.Metadata.Get("x-error-meta"));
         AssertMetadata(meta.Headers, meta.Trailers);
@@ -186,22 +201,26 @@ public sealed class ConnectCallTests : IAsyncLifetime
         Assert.Equal(names.Length, received);
     }
 
-    [Fact]
-    public async Task Bidi_OverHttp11_FailsFastWithClearError()
+    [Theory]
+    [InlineData(Protocol.Connect)]
+    [InlineData(Protocol.GrpcWeb)]
+    [InlineData(Protocol.GrpcWebText)]
+    public async Task Bidi_OverHttp11_FailsFastWithClearError(Protocol protocol)
     {
-        var client = _server.Client(http2: false);
+        var client = Client(protocol, http2: false);
         ConnectException error = await Assert.ThrowsAsync<ConnectException>(
             () => client.ChatAsync(Names("Ada")).ToListWithin());
         Assert.Equal(Code.Unimplemented, error.Code);
         Assert.Contains("HTTP/2", error.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task Unary_Deadline_ClientGetsDeadlineExceededAndHandlerIsCanceled()
+    [Theory]
+    [MemberData(nameof(AllProtocols))]
+    public async Task Unary_Deadline_ClientGetsDeadlineExceededAndHandlerIsCanceled(Protocol protocol)
     {
         var headers = new Headers { ["x-sleep-ms"] = "10000" };
         ConnectException error = await Assert.ThrowsAsync<ConnectException>(
-            () => _server.Client().GreetAsync(new GreetRequest(), headers, timeout: TimeSpan.FromMilliseconds(300)).Within());
+            () => Client(protocol).GreetAsync(new GreetRequest(), headers, timeout: TimeSpan.FromMilliseconds(300)).Within());
         Assert.Equal(Code.DeadlineExceeded, error.Code);
         await WaitUntilAsync(() => _server.Service.Canceled.Contains(GreetServiceConnect.Procedures.Greet));
         TimeSpan? seen = _server.Service.Timeouts[GreetServiceConnect.Procedures.Greet];
@@ -209,15 +228,16 @@ public sealed class ConnectCallTests : IAsyncLifetime
         Assert.InRange(seen.Value, TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(300));
     }
 
-    [Fact]
-    public async Task ServerStreaming_ClientCancels_CanceledAndHandlerSeesIt()
+    [Theory]
+    [MemberData(nameof(AllProtocols))]
+    public async Task ServerStreaming_ClientCancels_CanceledAndHandlerSeesIt(Protocol protocol)
     {
         var headers = new Headers { ["x-sleep-ms"] = "10000" };
         using var cancel = new CancellationTokenSource();
         var received = new List<string>();
         ConnectException error = await Assert.ThrowsAsync<ConnectException>(async () =>
         {
-            await foreach (GreetResponse response in _server.Client(http2: true).GreetManyAsync(new GreetRequest { Name = "x" }, headers, cancellationToken: cancel.Token).WithCancellation(Bounded.Token))
+            await foreach (GreetResponse response in Client(protocol).GreetManyAsync(new GreetRequest { Name = "x" }, headers, cancellationToken: cancel.Token).WithCancellation(Bounded.Token))
             {
                 received.Add(response.Greeting);
                 await cancel.CancelAsync();
@@ -228,16 +248,27 @@ public sealed class ConnectCallTests : IAsyncLifetime
         await WaitUntilAsync(() => _server.Service.Canceled.Contains(GreetServiceConnect.Procedures.GreetMany));
     }
 
+    public static TheoryData<Protocol, bool> ProtocolsAndStreaming()
+    {
+        var data = new TheoryData<Protocol, bool>();
+        foreach (Protocol protocol in Protocols)
+        {
+            data.Add(protocol, false);
+            data.Add(protocol, true);
+        }
+
+        return data;
+    }
+
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task HandlerThrowsPlainException_UnknownWithSafeMessageAndMetadataStillSent(bool streaming)
+    [MemberData(nameof(ProtocolsAndStreaming))]
+    public async Task HandlerThrowsPlainException_UnknownWithSafeMessageAndMetadataStillSent(Protocol protocol, bool streaming)
     {
         var headers = new Headers { ["x-throw"] = "db password is hunter2" };
         using var meta = new ResponseMetadata();
         ConnectException error = streaming
-            ? await Assert.ThrowsAsync<ConnectException>(() => _server.Client().GreetManyAsync(new GreetRequest(), headers).ToListWithin())
-            : await Assert.ThrowsAsync<ConnectException>(() => _server.Client().GreetAsync(new GreetRequest(), headers).Within());
+            ? await Assert.ThrowsAsync<ConnectException>(() => Client(protocol).GreetManyAsync(new GreetRequest(), headers).ToListWithin())
+            : await Assert.ThrowsAsync<ConnectException>(() => Client(protocol).GreetAsync(new GreetRequest(), headers).Within());
         Assert.Equal(Code.Unknown, error.Code);
         Assert.DoesNotContain("hunter2", error.ToString(), StringComparison.Ordinal);
         Assert.Equal("v1", meta.Headers.Get("greet-version"));
@@ -245,15 +276,32 @@ public sealed class ConnectCallTests : IAsyncLifetime
         await WaitUntilAsync(() => _server.Logs.Any(l => l.Contains("hunter2", StringComparison.Ordinal)));
     }
 
-    [Fact]
-    public async Task HandlerWritesReservedHeader_RefusedWithArgumentExceptionNeverSent()
+    public static TheoryData<Protocol, string> ProtocolsAndReservedKeys()
     {
-        var headers = new Headers { ["x-bad-header"] = "grpc-status" };
+        var data = new TheoryData<Protocol, string>();
+        foreach (Protocol protocol in Protocols)
+        {
+            foreach (string key in new[] { "grpc-status", "Connect-Timeout-Ms", "trailer-x", "content-type" })
+            {
+                data.Add(protocol, key);
+            }
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(ProtocolsAndReservedKeys))]
+    public async Task HandlerWritesReservedHeader_RefusedWithArgumentExceptionNeverSent(Protocol protocol, string key)
+    {
+        var headers = new Headers { ["x-bad-header"] = key };
         using var meta = new ResponseMetadata();
-        ConnectException error = await Assert.ThrowsAsync<ConnectException>(() => _server.Client().GreetAsync(new GreetRequest(), headers).Within());
+        ConnectException error = await Assert.ThrowsAsync<ConnectException>(() => Client(protocol).GreetAsync(new GreetRequest(), headers).Within());
         Assert.Equal(Code.Unknown, error.Code);
-        Assert.Null(meta.Headers.Get("grpc-status"));
-        await WaitUntilAsync(() => _server.Logs.Any(l => l.Contains("ArgumentException", StringComparison.Ordinal) && l.Contains("grpc-status", StringComparison.Ordinal)));
+        Assert.Equal("the handler failed with an unexpected error", error.Message);
+        Assert.DoesNotContain(meta.Headers, h => h.Key.Equals(key, StringComparison.OrdinalIgnoreCase) && h.Value == "x");
+        Assert.DoesNotContain(meta.Trailers, h => h.Key.Equals(key, StringComparison.OrdinalIgnoreCase) && h.Value == "x");
+        await WaitUntilAsync(() => _server.Logs.Any(l => l.Contains("ArgumentException", StringComparison.Ordinal) && l.Contains(key, StringComparison.OrdinalIgnoreCase)));
     }
 
     [Fact]
@@ -269,31 +317,34 @@ public sealed class ConnectCallTests : IAsyncLifetime
         }
     }
 
-    [Fact]
-    public async Task ConnectionRefused_Unavailable()
+    [Theory]
+    [MemberData(nameof(AllProtocols))]
+    public async Task ConnectionRefused_Unavailable(Protocol protocol)
     {
         using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         listener.Start();
         int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop();
-        var client = new GreetServiceClient($"http://127.0.0.1:{port}");
+        var client = new GreetServiceClient($"http://127.0.0.1:{port}", new ConnectClientOptions { Protocol = protocol });
         ConnectException error = await Assert.ThrowsAsync<ConnectException>(() => client.GreetAsync(new GreetRequest()).Within());
         Assert.Equal(Code.Unavailable, error.Code);
     }
 
-    [Fact]
-    public async Task UnknownProcedure_Unimplemented()
+    [Theory]
+    [MemberData(nameof(AllProtocols))]
+    public async Task UnknownProcedure_Unimplemented(Protocol protocol)
     {
-        var invoker = new CallInvoker(_server.Http1Url.ToString());
+        var invoker = new CallInvoker(_server.Http2Url.ToString(), new ConnectClientOptions { Protocol = protocol, HttpVersion = System.Net.HttpVersion.Version20 });
         var method = new Method<GreetRequest, GreetResponse>("connectrpc.greet.v1.GreetService", "Missing", MethodKind.Unary, GreetRequest.Parser, GreetResponse.Parser);
         ConnectException error = await Assert.ThrowsAsync<ConnectException>(() => invoker.UnaryAsync(method, new GreetRequest()).Within());
         Assert.Equal(Code.Unimplemented, error.Code);
     }
 
-    [Fact]
-    public async Task ResponseOverClientLimit_ResourceExhausted()
+    [Theory]
+    [MemberData(nameof(AllProtocols))]
+    public async Task ResponseOverClientLimit_ResourceExhausted(Protocol protocol)
     {
-        var client = _server.Client(options: new ConnectClientOptions { MaxReceiveMessageSize = 16 });
+        var client = _server.Client(http2: true, new ConnectClientOptions { Protocol = protocol, MaxReceiveMessageSize = 16 });
         ConnectException error = await Assert.ThrowsAsync<ConnectException>(
             () => client.GreetAsync(new GreetRequest { Name = new string('x', 100) }).Within());
         Assert.Equal(Code.ResourceExhausted, error.Code);

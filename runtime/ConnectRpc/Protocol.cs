@@ -11,6 +11,12 @@ public enum Protocol
 
     /// <summary>gRPC-Web: gRPC framing with trailers in the body, over HTTP/1.1 or HTTP/2.</summary>
     GrpcWeb,
+
+    /// <summary>
+    /// gRPC-Web with base64 bodies (<c>application/grpc-web-text</c>), for proxies and browsers
+    /// that only pass text. Proto codec only.
+    /// </summary>
+    GrpcWebText,
 }
 
 /// <summary>How messages are encoded on the wire.</summary>

@@ -8,9 +8,10 @@ using Microsoft.Extensions.Logging;
 namespace ConnectRpc.AspNetCore.Internal;
 
 /// <summary>
-/// The endpoint of one procedure: checks the HTTP request in connect-go's order
-/// (protocol.md §1 "Server rejection order"), then runs the interceptors and the handler
-/// and writes the end of the call, error or not.
+/// The endpoint of one procedure for every protocol: the content type picks Connect, gRPC or
+/// gRPC-Web. It checks the HTTP request in connect-go's order (protocol.md §1 "Server
+/// rejection order"), then runs the interceptors and the handler and writes the end of the
+/// call, error or not, in the protocol's form.
 /// </summary>
 internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TService>
     where TService : class
@@ -66,19 +67,12 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
             return;
         }
 
-        bool isGet = HttpMethods.IsGet(request.Method);
-        if (!HttpMethods.IsPost(request.Method) && !(isGet && _getAllowed))
+        // The content type decides the protocol; a rejected request already has its status.
+        HttpServerCall? call = GrpcProtocol.TryParseContentType(request.ContentType, out GrpcWire wire, out MessageCodec? grpcCodec)
+            ? CreateGrpcCall(http, wire, grpcCodec)
+            : CreateConnectCall(http);
+        if (call is null)
         {
-            Reject(http, StatusCodes.Status405MethodNotAllowed, "Allow", _getAllowed ? "GET, POST" : "POST");
-            return;
-        }
-
-        MessageCodec? codec = isGet
-            ? ConnectProtocol.CodecNamed(request.Query[ConnectProtocol.QueryEncoding].ToString())
-            : _streaming ? ConnectProtocol.StreamCodec(request.ContentType) : ConnectProtocol.UnaryCodec(request.ContentType);
-        if (codec is null || (isGet && request.ContentLength > 0))
-        {
-            Reject(http, StatusCodes.Status415UnsupportedMediaType, isGet ? null : "Accept-Post", _streaming ? StreamAcceptPost : UnaryAcceptPost);
             return;
         }
 
@@ -97,7 +91,6 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
             }
         }
 
-        var call = new ConnectServerCall(http, method, codec, _streaming, isGet, _options);
         ConnectException? error = null;
         try
         {
@@ -124,6 +117,54 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
         }
     }
 
+    /// <summary>The call for a gRPC or gRPC-Web request (§2, §3), or null when it was rejected with an HTTP status.</summary>
+    private GrpcServerCall? CreateGrpcCall(HttpContext http, GrpcWire wire, MessageCodec? codec)
+    {
+        if (!HttpMethods.IsPost(http.Request.Method))
+        {
+            Reject(http, StatusCodes.Status405MethodNotAllowed, "Allow", "POST");
+            return null;
+        }
+
+        if (codec is null)
+        {
+            Reject(http, StatusCodes.Status415UnsupportedMediaType, "Accept-Post", GrpcProtocol.AcceptPost);
+            return null;
+        }
+
+        // gRPC needs HTTP trailers, which HTTP/1.1 responses here cannot carry.
+        if (wire == GrpcWire.Grpc && !http.Response.SupportsTrailers())
+        {
+            Reject(http, StatusCodes.Status505HttpVersionNotsupported, null, null);
+            return null;
+        }
+
+        return new GrpcServerCall(http, _method.Method, codec, wire, _options);
+    }
+
+    /// <summary>The call for a Connect request (§1), or null when it was rejected with an HTTP status.</summary>
+    private ConnectServerCall? CreateConnectCall(HttpContext http)
+    {
+        HttpRequest request = http.Request;
+        bool isGet = HttpMethods.IsGet(request.Method);
+        if (!HttpMethods.IsPost(request.Method) && !(isGet && _getAllowed))
+        {
+            Reject(http, StatusCodes.Status405MethodNotAllowed, "Allow", _getAllowed ? "GET, POST" : "POST");
+            return null;
+        }
+
+        MessageCodec? codec = isGet
+            ? ConnectProtocol.CodecNamed(request.Query[ConnectProtocol.QueryEncoding].ToString())
+            : _streaming ? ConnectProtocol.StreamCodec(request.ContentType) : ConnectProtocol.UnaryCodec(request.ContentType);
+        if (codec is null || (isGet && request.ContentLength > 0))
+        {
+            Reject(http, StatusCodes.Status415UnsupportedMediaType, isGet ? null : "Accept-Post", _streaming ? StreamAcceptPost : UnaryAcceptPost);
+            return null;
+        }
+
+        return new ConnectServerCall(http, _method.Method, codec, _streaming, isGet, _options);
+    }
+
     private async Task InvokeServiceAsync(ServerCall call)
     {
         var http = (HttpContext)call.Context.TransportContext!;
@@ -141,7 +182,7 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
         }
     }
 
-    private ConnectException ToConnectException(Exception ex, ConnectServerCall call, HttpContext http)
+    private ConnectException ToConnectException(Exception ex, HttpServerCall call, HttpContext http)
     {
         switch (ex)
         {

@@ -13,65 +13,31 @@ namespace ConnectRpc.AspNetCore.Internal;
 /// metadata in headers (trailers as <c>trailer-</c> headers), or streaming with envelopes and
 /// the end-stream JSON.
 /// </summary>
-internal sealed class ConnectServerCall : ServerCall, IDisposable
+internal sealed class ConnectServerCall : HttpServerCall
 {
     // Compressed unary bodies may be slightly larger than the message they hold.
     private const int CompressedSlack = 64 * 1024;
 
-    private readonly HttpContext _http;
-    private readonly Method _method;
-    private readonly MessageCodec _codec;
     private readonly bool _streaming;
     private readonly bool _isGet;
-    private readonly int _maxReceive;
-    private readonly int _maxSend;
 
-    private RequestContext? _context;
-    private CancellationTokenSource? _deadline;
-    private CancellationTokenSource? _linked;
-    private Compressor? _requestCompressor;
-    private Compressor? _responseCompressor;
     private byte[]? _getPayload;
     private bool _requestRead;
-    private EnvelopeReader? _envelopes;
     private PooledBufferWriter? _unaryResponse;
     private bool _unaryResponseCompressed;
     private bool _headersSent;
 
     public ConnectServerCall(HttpContext http, Method method, MessageCodec codec, bool streaming, bool isGet, ConnectServerOptions options)
+        : base(http, method, codec, options)
     {
-        _http = http;
-        _method = method;
-        _codec = codec;
         _streaming = streaming;
         _isGet = isGet;
-        _maxReceive = options.MaxReceiveMessageSize;
-        _maxSend = options.MaxSendMessageSize;
     }
 
-    public override Method Method => _method;
-
-    public override RequestContext Context => _context ?? throw new InvalidOperationException("The call has not started.");
-
-    public bool DeadlineExpired => _deadline?.IsCancellationRequested == true;
-
-    /// <summary>
-    /// Reads the protocol headers (or GET parameters) and creates the context. Throws
-    /// <see cref="ConnectException"/> for bad ones; the context exists either way.
-    /// </summary>
-    public void Start()
+    public override void Start()
     {
-        HttpRequest request = _http.Request;
+        HttpRequest request = Http.Request;
         IHeaderDictionary headers = request.Headers;
-        Headers received = Headers.CreateReceived(headers.Count);
-        foreach (KeyValuePair<string, StringValues> header in headers)
-        {
-            foreach (string? value in header.Value)
-            {
-                received.AddReceived(header.Key, value ?? string.Empty);
-            }
-        }
-
         TimeSpan? timeout = null;
         ConnectException? error = null;
         string? timeoutText = headers[ConnectProtocol.TimeoutHeader];
@@ -87,19 +53,7 @@ internal sealed class ConnectServerCall : ServerCall, IDisposable
             }
         }
 
-        DateTimeOffset? deadline = null;
-        if (timeout is { } t && error is null)
-        {
-            deadline = DateTimeOffset.UtcNow + t;
-            _deadline = new CancellationTokenSource(t);
-            _linked = CancellationTokenSource.CreateLinkedTokenSource(_http.RequestAborted, _deadline.Token);
-        }
-
-        _context = new RequestContext(_method.Procedure, received.MakeReadOnly(), Protocol.Connect, deadline, cancellationToken: _linked?.Token ?? _http.RequestAborted)
-        {
-            TransportContext = _http,
-        };
-
+        CreateContext(Protocol.Connect, ReceivedHeaders(), timeout);
         if (error is not null)
         {
             throw error;
@@ -117,11 +71,11 @@ internal sealed class ConnectServerCall : ServerCall, IDisposable
                 throw new ConnectException(Code.InvalidArgument, $"protocol error: unsupported {ConnectProtocol.ProtocolVersionHeader} '{HeaderRules.Printable(version)}': expected 1");
             }
 
-            _requestCompressor = RequestCompressor(headers[_streaming ? ConnectProtocol.StreamContentEncodingHeader : "Content-Encoding"]);
+            RequestCompressor = FindRequestCompressor(headers[_streaming ? ConnectProtocol.StreamContentEncodingHeader : "Content-Encoding"]);
         }
 
         // Responses use the request's encoding, else the client's first accepted one (§7).
-        _responseCompressor = _requestCompressor
+        ResponseCompressor = RequestCompressor
             ?? Compressor.Negotiate(headers[_streaming ? ConnectProtocol.StreamAcceptEncodingHeader : "Accept-Encoding"]);
     }
 
@@ -133,7 +87,7 @@ internal sealed class ConnectServerCall : ServerCall, IDisposable
             throw new ConnectException(Code.InvalidArgument, $"protocol error: unsupported connect parameter '{HeaderRules.Printable(connect)}': expected v1");
         }
 
-        _requestCompressor = RequestCompressor(query[ConnectProtocol.QueryCompression]);
+        RequestCompressor = FindRequestCompressor(query[ConnectProtocol.QueryCompression]);
         string? message = query[ConnectProtocol.QueryMessage];
         if (message is null)
         {
@@ -156,24 +110,12 @@ internal sealed class ConnectServerCall : ServerCall, IDisposable
         }
     }
 
-    private static Compressor? RequestCompressor(string? name)
-    {
-        if (name is null || Compressor.IsIdentity(name))
-        {
-            return null;
-        }
-
-        return Compressor.Find(name) ?? throw new ConnectException(
-            Code.Unimplemented,
-            $"unknown compression '{HeaderRules.Printable(name)}': supported encodings are {Compressor.AcceptList}");
-    }
-
     public override async ValueTask<T?> ReadAsync<T>(MessageParser<T> parser, CancellationToken cancellationToken)
         where T : class
     {
         if (_streaming)
         {
-            return await ReadEnvelopeAsync(parser, cancellationToken).ConfigureAwait(false);
+            return await ReadEnvelopeAsync(Http.Request.BodyReader, parser, cancellationToken).ConfigureAwait(false);
         }
 
         if (_requestRead)
@@ -184,16 +126,16 @@ internal sealed class ConnectServerCall : ServerCall, IDisposable
         _requestRead = true;
         if (_getPayload is not null)
         {
-            return Decode(parser, new ReadOnlySequence<byte>(_getPayload), _requestCompressor);
+            return Decode(parser, new ReadOnlySequence<byte>(_getPayload), RequestCompressor);
         }
 
-        long cap = _requestCompressor is null ? _maxReceive : (long)_maxReceive + CompressedSlack;
-        if (_http.Request.ContentLength > cap)
+        long cap = RequestCompressor is null ? MaxReceive : (long)MaxReceive + CompressedSlack;
+        if (Http.Request.ContentLength > cap)
         {
-            throw TooLarge(_http.Request.ContentLength.Value);
+            throw TooLarge(Http.Request.ContentLength.Value);
         }
 
-        PipeReader body = _http.Request.BodyReader;
+        PipeReader body = Http.Request.BodyReader;
         while (true)
         {
             ReadResult result = await body.ReadAsync(cancellationToken).ConfigureAwait(false);
@@ -208,7 +150,7 @@ internal sealed class ConnectServerCall : ServerCall, IDisposable
             {
                 try
                 {
-                    return Decode(parser, buffer, _requestCompressor);
+                    return Decode(parser, buffer, RequestCompressor);
                 }
                 finally
                 {
@@ -220,50 +162,14 @@ internal sealed class ConnectServerCall : ServerCall, IDisposable
         }
     }
 
-    private async ValueTask<T?> ReadEnvelopeAsync<T>(MessageParser<T> parser, CancellationToken cancellationToken)
-        where T : class, IMessage<T>
-    {
-        _envelopes ??= new EnvelopeReader(_http.Request.BodyReader, _maxReceive, Code.InvalidArgument);
-        if (await _envelopes.ReadAsync(cancellationToken).ConfigureAwait(false) is not { } frame)
-        {
-            return null;
-        }
-
-        if ((frame.Flags & ~EnvelopeFlags.Compressed) != 0)
-        {
-            throw new ConnectException(Code.InvalidArgument, $"protocol error: invalid envelope flags 0x{(byte)frame.Flags:x2} on a request message");
-        }
-
-        bool compressed = (frame.Flags & EnvelopeFlags.Compressed) != 0;
-        if (compressed && _requestCompressor is null)
-        {
-            throw new ConnectException(Code.Internal, "protocol error: a message is marked compressed but the request has no compression");
-        }
-
-        return Decode(parser, frame.Payload, compressed ? _requestCompressor : null);
-    }
-
-    private T Decode<T>(MessageParser<T> parser, ReadOnlySequence<byte> payload, Compressor? compressor)
-        where T : class, IMessage<T>
-    {
-        try
-        {
-            return MessageFraming.Decode(parser, _codec, payload, compressor, _maxReceive);
-        }
-        catch (MessageDecodeException ex)
-        {
-            throw new ConnectException(Code.InvalidArgument, ex.Message, ex);
-        }
-    }
-
     private ConnectException TooLarge(long size) =>
-        new(Code.ResourceExhausted, $"request size {size} is larger than the limit of {_maxReceive} bytes");
+        new(Code.ResourceExhausted, $"request size {size} is larger than the limit of {MaxReceive} bytes");
 
     public override async ValueTask WriteAsync<T>(T message, CancellationToken cancellationToken)
         where T : class
     {
         ArgumentNullException.ThrowIfNull(message);
-        PooledBufferWriter payload = MessageFraming.Encode(message, _codec, _responseCompressor, _maxSend, out bool compressed);
+        PooledBufferWriter payload = MessageFraming.Encode(message, Codec, ResponseCompressor, MaxSend, out bool compressed);
         if (!_streaming)
         {
             // Sent at the end, with the trailers as headers.
@@ -276,21 +182,17 @@ internal sealed class ConnectServerCall : ServerCall, IDisposable
         using (payload)
         {
             SendStreamHeaders(null);
-            PipeWriter body = _http.Response.BodyWriter;
+            PipeWriter body = Http.Response.BodyWriter;
             Envelope.WriteFrame(body, compressed ? EnvelopeFlags.Compressed : EnvelopeFlags.None, payload.WrittenSpan);
-            FlushResult flushed = await body.FlushAsync(cancellationToken).ConfigureAwait(false);
-            if (flushed.IsCanceled || flushed.IsCompleted)
-            {
-                throw new ConnectException(Code.Canceled, "the client is gone");
-            }
+            await FlushAsync(body, cancellationToken).ConfigureAwait(false);
         }
     }
 
     /// <summary>Writes the end of the call: the unary response or error, or the end-stream message.</summary>
-    public async Task FinishAsync(ConnectException? error)
+    public override async Task FinishAsync(ConnectException? error)
     {
-        HttpResponse response = _http.Response;
-        Headers trailers = _context?.ResponseTrailers ?? Headers.Empty;
+        HttpResponse response = Http.Response;
+        Headers trailers = ContextOrNull?.ResponseTrailers ?? Headers.Empty;
         if (_streaming)
         {
             // Error headers go with the response headers when those have not gone yet,
@@ -301,13 +203,13 @@ internal sealed class ConnectServerCall : ServerCall, IDisposable
             using var endStream = new PooledBufferWriter();
             ConnectProtocol.WriteEndStream(endStream, error, trailers, errorMetadata);
             Envelope.WriteFrame(response.BodyWriter, EnvelopeFlags.EndStream, endStream.WrittenSpan);
-            await response.BodyWriter.FlushAsync(_http.RequestAborted).ConfigureAwait(false);
+            await response.BodyWriter.FlushAsync(Http.RequestAborted).ConfigureAwait(false);
             return;
         }
 
         IHeaderDictionary headers = response.Headers;
-        AppendHeaders(headers, _context?.ResponseHeaders, null);
-        _context?.MarkHeadersSent();
+        AppendHeaders(headers, ContextOrNull?.ResponseHeaders, null);
+        ContextOrNull?.MarkHeadersSent();
         AppendHeaders(headers, trailers, ConnectProtocol.TrailerPrefix);
         headers["Accept-Encoding"] = Compressor.AcceptList;
         if (_isGet)
@@ -318,14 +220,14 @@ internal sealed class ConnectServerCall : ServerCall, IDisposable
         if (error is null && _unaryResponse is { } body)
         {
             response.StatusCode = StatusCodes.Status200OK;
-            response.ContentType = ConnectProtocol.UnaryContentType(_codec);
+            response.ContentType = ConnectProtocol.UnaryContentType(Codec);
             if (_unaryResponseCompressed)
             {
-                headers.ContentEncoding = _responseCompressor!.Name;
+                headers.ContentEncoding = ResponseCompressor!.Name;
             }
 
             response.ContentLength = body.WrittenCount;
-            await response.Body.WriteAsync(body.WrittenMemory, _http.RequestAborted).ConfigureAwait(false);
+            await response.Body.WriteAsync(body.WrittenMemory, Http.RequestAborted).ConfigureAwait(false);
             return;
         }
 
@@ -338,7 +240,7 @@ internal sealed class ConnectServerCall : ServerCall, IDisposable
         using var json = new PooledBufferWriter();
         ConnectProtocol.WriteErrorBody(json, error);
         response.ContentLength = json.WrittenCount;
-        await response.Body.WriteAsync(json.WrittenMemory, _http.RequestAborted).ConfigureAwait(false);
+        await response.Body.WriteAsync(json.WrittenMemory, Http.RequestAborted).ConfigureAwait(false);
     }
 
     private void SendStreamHeaders(Headers? errorHeaders)
@@ -349,38 +251,24 @@ internal sealed class ConnectServerCall : ServerCall, IDisposable
         }
 
         _headersSent = true;
-        HttpResponse response = _http.Response;
+        HttpResponse response = Http.Response;
         response.StatusCode = StatusCodes.Status200OK;
-        response.ContentType = ConnectProtocol.StreamContentType(_codec);
+        response.ContentType = ConnectProtocol.StreamContentType(Codec);
         IHeaderDictionary headers = response.Headers;
-        if (_responseCompressor is not null)
+        if (ResponseCompressor is not null)
         {
-            headers[ConnectProtocol.StreamContentEncodingHeader] = _responseCompressor.Name;
+            headers[ConnectProtocol.StreamContentEncodingHeader] = ResponseCompressor.Name;
         }
 
         headers[ConnectProtocol.StreamAcceptEncodingHeader] = Compressor.AcceptList;
-        AppendHeaders(headers, _context?.ResponseHeaders, null);
+        AppendHeaders(headers, ContextOrNull?.ResponseHeaders, null);
         AppendHeaders(headers, errorHeaders, null);
-        _context?.MarkHeadersSent();
+        ContextOrNull?.MarkHeadersSent();
     }
 
-    private static void AppendHeaders(IHeaderDictionary target, Headers? source, string? prefix)
-    {
-        if (source is null)
-        {
-            return;
-        }
-
-        foreach (KeyValuePair<string, string> entry in source)
-        {
-            target.Append(prefix is null ? entry.Key : prefix + entry.Key, entry.Value);
-        }
-    }
-
-    public void Dispose()
+    public override void Dispose()
     {
         _unaryResponse?.Dispose();
-        _linked?.Dispose();
-        _deadline?.Dispose();
+        base.Dispose();
     }
 }

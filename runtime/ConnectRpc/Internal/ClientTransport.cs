@@ -28,22 +28,10 @@ internal static class ClientTransports
         var settings = new HttpTransportSettings(httpClient, baseAddress, options);
         return options.Protocol switch
         {
-            Protocol.Connect => new ConnectClientTransport(settings),
-            _ => new PendingTransport(options.Protocol),
+            Protocol.Grpc => new GrpcClientTransport(settings, GrpcWire.Grpc),
+            Protocol.GrpcWeb => new GrpcClientTransport(settings, GrpcWire.Web),
+            Protocol.GrpcWebText => new GrpcClientTransport(settings, GrpcWire.WebText),
+            _ => new ConnectClientTransport(settings),
         };
-    }
-
-    /// <summary>
-    /// Stands in for the gRPC and gRPC-Web clients until they land: every call fails with a
-    /// clear <see cref="Code.Unimplemented"/> instead of reaching the network.
-    /// </summary>
-    private sealed class PendingTransport(Protocol protocol) : IClientTransport
-    {
-        public ClientCall<TRequest, TResponse> CreateCall<TRequest, TResponse>(Method<TRequest, TResponse> method, ClientCallInfo info)
-            where TRequest : class, IMessage<TRequest>
-            where TResponse : class, IMessage<TResponse> =>
-            throw new ConnectException(
-                Code.Unimplemented,
-                $"The {protocol} protocol client is not implemented in this build of ConnectRpc (calling {method.Procedure}).");
     }
 }

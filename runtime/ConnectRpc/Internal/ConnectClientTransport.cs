@@ -110,7 +110,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
             }
             catch (IOException ex) when (!cancellationToken.IsCancellationRequested)
             {
-                throw new ConnectException(Code.Unavailable, $"reading the response failed: {ex.Message}", ex);
+                throw HttpTransportSettings.ReadFailure(ex);
             }
         }
 
@@ -135,8 +135,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
                 }
             }
 
-            Code code = CodeMapping.FromHttpStatus(status);
-            return new ConnectException(code, $"HTTP status {status} {HttpStatusText(status)}".TrimEnd());
+            return HttpTransportSettings.HttpStatusError(status);
         }
 
         private HttpRequestMessage CreateRequest(PooledBufferWriter payload)
@@ -203,50 +202,22 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
     }
 
     private sealed class ConnectStreamClientCall<TRequest, TResponse>(HttpTransportSettings settings, Method<TRequest, TResponse> method, ClientCallInfo info, HttpVersionChoice version)
-        : ClientCall<TRequest, TResponse>(method, info.RequestHeaders, info.Deadline)
+        : HttpStreamClientCall<TRequest, TResponse>(settings, method, info, version)
         where TRequest : class, IMessage<TRequest>
         where TResponse : class, IMessage<TResponse>
     {
-        private readonly CancellationTokenSource _cancel = new();
-        private readonly DuplexContent _content = new();
-        private Task<HttpResponseMessage>? _response;
-        private HttpRequestMessage? _request;
-        private HttpResponseMessage? _responseMessage;
-        private PipeReader? _body;
         private EnvelopeReader? _envelopes;
         private Compressor? _responseCompressor;
         private bool _ended;
-        private Headers _headers = Headers.Empty;
-        private Headers _trailers = Headers.Empty;
 
-        public override Headers ResponseHeaders => _headers;
+        protected override string RequestContentType => ConnectProtocol.StreamContentType(Settings.Codec);
 
-        public override Headers ResponseTrailers => _trailers;
-
-        private void EnsureStarted()
+        protected override HttpRequestMessage CreateRequest()
         {
-            // Sends and receives run concurrently, and either may be first.
-            if (Volatile.Read(ref _response) is not null)
-            {
-                return;
-            }
-
-            lock (_cancel)
-            {
-                if (_response is null)
-                {
-                    Start();
-                }
-            }
-        }
-
-        private void Start()
-        {
-
-            HttpRequestMessage request = HttpTransportSettings.CreateRequest(HttpMethod.Post, settings.Url(Method), version, RequestHeaders);
+            HttpRequestMessage request = HttpTransportSettings.CreateRequest(HttpMethod.Post, Settings.Url(Method), Version, RequestHeaders);
             request.Headers.TryAddWithoutValidation(ConnectProtocol.ProtocolVersionHeader, ConnectProtocol.ProtocolVersion);
             request.Headers.TryAddWithoutValidation(ConnectProtocol.StreamAcceptEncodingHeader, Compressor.AcceptList);
-            if (settings.SendCompressor is { } compressor)
+            if (Settings.SendCompressor is { } compressor)
             {
                 request.Headers.TryAddWithoutValidation(ConnectProtocol.StreamContentEncodingHeader, compressor.Name);
             }
@@ -256,51 +227,11 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
                 request.Headers.TryAddWithoutValidation(ConnectProtocol.TimeoutHeader, timeout);
             }
 
-            _content.Headers.TryAddWithoutValidation("Content-Type", ConnectProtocol.StreamContentType(settings.Codec));
-            request.Content = _content;
-            _request = request;
-            _response = settings.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, _cancel.Token);
-        }
-
-        public override async ValueTask SendAsync(TRequest message, CancellationToken cancellationToken)
-        {
-            ArgumentNullException.ThrowIfNull(message);
-            EnsureStarted();
-            using PooledBufferWriter payload = MessageFraming.Encode(message, settings.Codec, settings.SendCompressor, settings.Options.MaxSendMessageSize, out bool compressed);
-            Stream stream = await RequestStreamAsync(cancellationToken).ConfigureAwait(false);
-            byte[] prefix = new byte[Envelope.PrefixLength];
-            Envelope.WritePrefix(prefix, compressed ? EnvelopeFlags.Compressed : EnvelopeFlags.None, payload.WrittenCount);
-            await stream.WriteAsync(prefix, cancellationToken).ConfigureAwait(false);
-            await stream.WriteAsync(payload.WrittenMemory, cancellationToken).ConfigureAwait(false);
-            await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
-        }
-
-        private async ValueTask<Stream> RequestStreamAsync(CancellationToken cancellationToken)
-        {
-            Task<Stream> ready = _content.StreamReady;
-            if (!ready.IsCompleted)
-            {
-                // The response may end the call before the request body ever starts.
-                await Task.WhenAny(ready, _response!).WaitAsync(cancellationToken).ConfigureAwait(false);
-                if (!ready.IsCompleted)
-                {
-                    throw new ConnectException(Code.Canceled, "the server ended the call before the request stream started");
-                }
-            }
-
-            return await ready.ConfigureAwait(false);
-        }
-
-        public override ValueTask CompleteSendAsync(CancellationToken cancellationToken)
-        {
-            EnsureStarted();
-            _content.Complete();
-            return ValueTask.CompletedTask;
+            return request;
         }
 
         public override async ValueTask<TResponse?> ReceiveAsync(CancellationToken cancellationToken)
         {
-            EnsureStarted();
             if (_ended)
             {
                 return null;
@@ -324,7 +255,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
 
                 if ((frame.Flags & EnvelopeFlags.EndStream) == 0)
                 {
-                    return settings.Decode(Method.ResponseParser, frame.Payload, compressed ? _responseCompressor : null);
+                    return Settings.Decode(Method.ResponseParser, frame.Payload, compressed ? _responseCompressor : null);
                 }
 
                 _ended = true;
@@ -338,7 +269,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
             }
             catch (IOException ex) when (!cancellationToken.IsCancellationRequested)
             {
-                throw new ConnectException(Code.Unavailable, $"reading the response failed: {ex.Message}", ex);
+                throw HttpTransportSettings.ReadFailure(ex);
             }
         }
 
@@ -350,7 +281,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
             {
                 if (compressed && !payload.IsEmpty)
                 {
-                    plain = MessageFraming.Decompress(payload, _responseCompressor!, settings.Options.MaxReceiveMessageSize);
+                    plain = MessageFraming.Decompress(payload, _responseCompressor!, Settings.Options.MaxReceiveMessageSize);
                 }
             }
             catch (MessageDecodeException ex)
@@ -364,30 +295,29 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
                 error = ConnectProtocol.ReadEndStream(plain?.WrittenSequence ?? payload, trailers);
             }
 
-            _trailers = trailers;
+            ReceivedResponseTrailers = trailers;
             return error;
         }
 
         private async Task<EnvelopeReader> StartReceivingAsync(CancellationToken cancellationToken)
         {
-            HttpResponseMessage response = await _response!.WaitAsync(cancellationToken).ConfigureAwait(false);
-            _responseMessage = response;
-            _headers = HttpTransportSettings.ReceivedHeaders(response, null, null);
+            HttpResponseMessage response = await ResponseAsync(cancellationToken).ConfigureAwait(false);
+            ReceivedResponseHeaders = HttpTransportSettings.ReceivedHeaders(response, null, null);
             int status = (int)response.StatusCode;
             if (status != 200)
             {
-                throw new ConnectException(CodeMapping.FromHttpStatus(status), $"HTTP status {status} {HttpStatusText(status)}".TrimEnd());
+                throw HttpTransportSettings.HttpStatusError(status);
             }
 
             string? contentType = response.Content.Headers.ContentType?.ToString();
             if (contentType is null || !contentType.StartsWith("application/connect+", StringComparison.OrdinalIgnoreCase))
             {
-                throw new ConnectException(Code.Unknown, $"protocol error: the response has content type '{HeaderRules.Printable(contentType ?? "")}', not {ConnectProtocol.StreamContentType(settings.Codec)}");
+                throw new ConnectException(Code.Unknown, $"protocol error: the response has content type '{HeaderRules.Printable(contentType ?? "")}', not {ConnectProtocol.StreamContentType(Settings.Codec)}");
             }
 
-            if (ConnectProtocol.StreamCodec(contentType) != settings.Codec)
+            if (ConnectProtocol.StreamCodec(contentType) != Settings.Codec)
             {
-                throw new ConnectException(Code.Internal, $"protocol error: the response has content type '{HeaderRules.Printable(contentType)}', not {ConnectProtocol.StreamContentType(settings.Codec)}");
+                throw new ConnectException(Code.Internal, $"protocol error: the response has content type '{HeaderRules.Printable(contentType)}', not {ConnectProtocol.StreamContentType(Settings.Codec)}");
             }
 
             if (response.Headers.TryGetValues(ConnectProtocol.StreamContentEncodingHeader, out IEnumerable<string>? encodings) &&
@@ -397,38 +327,8 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
                     ?? throw new ConnectException(Code.Internal, $"protocol error: the response uses unknown compression '{HeaderRules.Printable(encoding)}'");
             }
 
-            Stream stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-            _body = PipeReader.Create(stream);
-            return new EnvelopeReader(_body, settings.Options.MaxReceiveMessageSize, Code.Internal);
-        }
-
-        public override async ValueTask DisposeAsync()
-        {
-            _cancel.Cancel();
-            _content.Abort();
-            if (_response is not null)
-            {
-                try
-                {
-                    await _response.ConfigureAwait(false);
-                }
-                catch (Exception)
-                {
-                    // Canceled above, or already reported by ReceiveAsync.
-                }
-            }
-
-            if (_body is not null)
-            {
-                await _body.CompleteAsync().ConfigureAwait(false);
-            }
-
-            _responseMessage?.Dispose();
-            _request?.Dispose();
-            _cancel.Dispose();
+            PipeReader body = await OpenBodyAsync(response, base64: false, cancellationToken).ConfigureAwait(false);
+            return new EnvelopeReader(body, Settings.Options.MaxReceiveMessageSize, Code.Internal);
         }
     }
-
-    private static string HttpStatusText(int status) =>
-        Enum.IsDefined(typeof(HttpStatusCode), status) ? ((HttpStatusCode)status).ToString() : string.Empty;
 }

@@ -21,6 +21,16 @@ internal sealed class HttpTransportSettings
             SendCompressor = Compressor.Find(name)
                 ?? throw new ArgumentException($"Unsupported SendCompression '{name}': use one of {Compressor.AcceptList}, or null.", nameof(options));
         }
+
+        if (options.Protocol == Protocol.GrpcWebText && options.Codec != ConnectRpc.Codec.Proto)
+        {
+            throw new ArgumentException("Protocol.GrpcWebText carries binary protobuf only: use Codec.Proto, or Protocol.GrpcWeb for JSON.", nameof(options));
+        }
+
+        if (options.Protocol == Protocol.Grpc && options.HttpVersion is { Major: < 2 } version)
+        {
+            throw new ArgumentException($"Protocol.Grpc needs HTTP/2, and HttpVersion is {version}: use Protocol.GrpcWeb or Protocol.Connect over HTTP/1.1.", nameof(options));
+        }
     }
 
     public HttpClient Client { get; }
@@ -37,15 +47,18 @@ internal sealed class HttpTransportSettings
 
     /// <summary>
     /// The HTTP version and policy of a call (design.md "HTTP versions"): what the options ask
-    /// for; otherwise HTTP/2 by ALPN over TLS and HTTP/1.1 over cleartext. Bidi needs HTTP/2
-    /// end to end, so it never falls back, and over HTTP/1.1 it fails before any I/O.
+    /// for; otherwise HTTP/2 by ALPN over TLS and HTTP/1.1 over cleartext, except gRPC
+    /// (<paramref name="http2Only"/>), which is always HTTP/2, with prior knowledge over
+    /// cleartext. Bidi needs HTTP/2 end to end, so it never falls back, and over HTTP/1.1 it
+    /// fails before any I/O.
     /// </summary>
-    public HttpVersionChoice HttpVersionFor(Method method)
+    public HttpVersionChoice HttpVersionFor(Method method, bool http2Only = false)
     {
         bool tls = BaseAddress.Scheme == Uri.UriSchemeHttps;
-        Version version = Options.HttpVersion ?? (tls ? HttpVersion.Version20 : HttpVersion.Version11);
-        bool bidi = method.Kind == MethodKind.BidiStreaming;
-        if (bidi && version.Major < 2)
+        Version version = Options.HttpVersion ?? (tls || http2Only ? HttpVersion.Version20 : HttpVersion.Version11);
+        // (gRPC under HTTP/2 was refused when the options were read.)
+        bool needsHttp2 = method.Kind == MethodKind.BidiStreaming || http2Only;
+        if (needsHttp2 && version.Major < 2)
         {
             throw new ConnectException(
                 Code.Unimplemented,
@@ -54,7 +67,7 @@ internal sealed class HttpTransportSettings
         }
 
         HttpVersionPolicy policy = Options.HttpVersionPolicy
-            ?? (version.Major >= 2 && (!tls || bidi) ? HttpVersionPolicy.RequestVersionExact : HttpVersionPolicy.RequestVersionOrLower);
+            ?? (version.Major >= 2 && (!tls || needsHttp2) ? HttpVersionPolicy.RequestVersionExact : HttpVersionPolicy.RequestVersionOrLower);
         return new HttpVersionChoice(version, policy);
     }
 
@@ -96,6 +109,34 @@ internal sealed class HttpTransportSettings
                 }
             }
         }
+    }
+
+    /// <summary>A response with an HTTP status and no usable RPC code (§5 "HTTP status → code").</summary>
+    public static ConnectException HttpStatusError(int status) =>
+        new(
+            CodeMapping.FromHttpStatus(status),
+            $"HTTP status {status} {(Enum.IsDefined(typeof(HttpStatusCode), status) ? ((HttpStatusCode)status).ToString() : string.Empty)}".TrimEnd());
+
+    /// <summary>
+    /// A failure while reading a response body. An HTTP/2 stream reset maps as §2 "RST_STREAM
+    /// mapping" says; anything else means the connection broke (unavailable).
+    /// </summary>
+    public static ConnectException ReadFailure(IOException ex)
+    {
+        if (ex is HttpProtocolException { ErrorCode: long errorCode })
+        {
+            Code code = errorCode switch
+            {
+                0x7 => Code.Unavailable, // REFUSED_STREAM
+                0x8 => Code.Canceled, // CANCEL; past the deadline, the call reports deadline_exceeded
+                0xb => Code.ResourceExhausted, // ENHANCE_YOUR_CALM
+                0xc => Code.PermissionDenied, // INADEQUATE_SECURITY
+                _ => Code.Internal,
+            };
+            return new ConnectException(code, $"the server reset the stream: {ex.Message}", ex);
+        }
+
+        return new ConnectException(Code.Unavailable, $"reading the response failed: {ex.Message}", ex);
     }
 
     /// <summary>Reads a whole body, failing with resource_exhausted past <paramref name="cap"/> bytes.</summary>
