@@ -7,8 +7,9 @@ using ConnectRpc.Tests;
 namespace ConnectRpc.AspNetCore.Tests;
 
 /// <summary>
-/// connect-node (interop/) as the peer, both ways: its client against our server, and our
-/// client against its server; every RPC kind, headers, trailers and errors.
+/// connect-node (interop/) as the peer, both ways and over its three transports (Connect, gRPC,
+/// gRPC-Web): its client against our server, and our client against its server; every RPC
+/// kind, headers, trailers and errors.
 /// </summary>
 public sealed class ConnectNodeInteropTests : IAsyncLifetime
 {
@@ -20,16 +21,21 @@ public sealed class ConnectNodeInteropTests : IAsyncLifetime
     public async ValueTask DisposeAsync() => await _server.DisposeAsync();
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true, "--json")]
-    [InlineData(true, "--gzip")]
-    [InlineData(false, "--json", "--gzip")]
-    public async Task NodeClient_OurServer_AllKindsWithMetadata(bool http2, params string[] options)
+    [InlineData("connect", false)]
+    [InlineData("connect", true, "--json")]
+    [InlineData("connect", true, "--gzip")]
+    [InlineData("connect", false, "--json", "--gzip")]
+    [InlineData("grpc", true)]
+    [InlineData("grpc", true, "--json", "--gzip")]
+    [InlineData("grpcweb", false)]
+    [InlineData("grpcweb", false, "--json")]
+    [InlineData("grpcweb", true, "--gzip")]
+    public async Task NodeClient_OurServer_AllKindsWithMetadata(string protocol, bool http2, params string[] options)
     {
         string[] kinds = http2 ? ["unary", "server", "client", "bidi"] : ["unary", "server", "client"];
         JsonElement report = await Peers.NodeClientAsync(
             http2 ? _server.Http2Url : _server.Http1Url,
-            [.. options, .. http2 ? ["--http2"] : Array.Empty<string>(), "--kinds", string.Join(',', kinds)]);
+            [.. options, "--protocol", protocol, .. http2 ? ["--http2"] : Array.Empty<string>(), "--kinds", string.Join(',', kinds)]);
 
         AssertSuccess(report, "unary", "Hello, Ada!");
         AssertSuccess(report, "server", "Hello, Ada! (1)", "Hello, Ada! (2)", "Hello, Ada! (3)");
@@ -40,10 +46,13 @@ public sealed class ConnectNodeInteropTests : IAsyncLifetime
         }
     }
 
-    [Fact]
-    public async Task NodeClient_OurServerFails_CodeMessageAndMetadata()
+    [Theory]
+    [InlineData("connect")]
+    [InlineData("grpc")]
+    [InlineData("grpcweb")]
+    public async Task NodeClient_OurServerFails_CodeMessageAndMetadata(string protocol)
     {
-        JsonElement report = await Peers.NodeClientAsync(_server.Http2Url, "--http2", "--fail", "permission_denied");
+        JsonElement report = await Peers.NodeClientAsync(_server.Http2Url, "--protocol", protocol, "--http2", "--fail", "permission_denied");
         foreach (string kind in new[] { "unary", "server", "client", "bidi" })
         {
             JsonElement error = report.GetProperty(kind).GetProperty("error");
@@ -59,14 +68,18 @@ public sealed class ConnectNodeInteropTests : IAsyncLifetime
     }
 
     [Theory]
-    [InlineData(false, Codec.Proto, null)]
-    [InlineData(true, Codec.Proto, "gzip")]
-    [InlineData(true, Codec.Json, null)]
-    [InlineData(false, Codec.Json, "gzip")]
-    public async Task OurClient_NodeServer_AllKindsWithMetadata(bool http2, Codec codec, string? compression)
+    [InlineData(Protocol.Connect, false, Codec.Proto, null)]
+    [InlineData(Protocol.Connect, true, Codec.Proto, "gzip")]
+    [InlineData(Protocol.Connect, true, Codec.Json, null)]
+    [InlineData(Protocol.Connect, false, Codec.Json, "gzip")]
+    [InlineData(Protocol.Grpc, true, Codec.Proto, "gzip")]
+    [InlineData(Protocol.Grpc, true, Codec.Json, null)]
+    [InlineData(Protocol.GrpcWeb, false, Codec.Proto, null)]
+    [InlineData(Protocol.GrpcWeb, true, Codec.Json, "gzip")]
+    public async Task OurClient_NodeServer_AllKindsWithMetadata(Protocol protocol, bool http2, Codec codec, string? compression)
     {
         await using NodeServer node = await NodeServer.StartAsync(h2c: http2);
-        var options = new ConnectClientOptions { Codec = codec, SendCompression = compression };
+        var options = new ConnectClientOptions { Protocol = protocol, Codec = codec, SendCompression = compression };
         if (http2)
         {
             options.HttpVersion = HttpVersion.Version20;
@@ -102,11 +115,14 @@ public sealed class ConnectNodeInteropTests : IAsyncLifetime
         }
     }
 
-    [Fact]
-    public async Task OurClient_NodeServerFails_CodeMessageAndMetadata()
+    [Theory]
+    [InlineData(Protocol.Connect)]
+    [InlineData(Protocol.Grpc)]
+    [InlineData(Protocol.GrpcWeb)]
+    public async Task OurClient_NodeServerFails_CodeMessageAndMetadata(Protocol protocol)
     {
         await using NodeServer node = await NodeServer.StartAsync(h2c: true);
-        var client = new GreetServiceClient(node.Url.ToString(), new ConnectClientOptions { HttpVersion = HttpVersion.Version20 });
+        var client = new GreetServiceClient(node.Url.ToString(), new ConnectClientOptions { Protocol = protocol, HttpVersion = HttpVersion.Version20 });
         Headers headers = ConnectCallTests.RequestHeaders();
         headers["x-fail"] = "permission_denied";
 

@@ -4,7 +4,7 @@ using ConnectRpc.Tests;
 
 namespace ConnectRpc.AspNetCore.Tests;
 
-/// <summary>curl and buf curl (from @bufbuild/buf) as clients of our server.</summary>
+/// <summary>curl and buf curl (from @bufbuild/buf) as clients of our server, over Connect, gRPC and gRPC-Web.</summary>
 public sealed class CurlInteropTests : IAsyncLifetime
 {
     private const string Greet = "connectrpc.greet.v1.GreetService/Greet";
@@ -105,9 +105,85 @@ public sealed class CurlInteropTests : IAsyncLifetime
         Assert.Contains("failed as asked", result.StandardError, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("grpc", true, "connectrpc.greet.v1.GreetService/Greet")]
+    [InlineData("grpc", true, "connectrpc.greet.v1.GreetService/GreetMany")]
+    [InlineData("grpcweb", false, "connectrpc.greet.v1.GreetService/Greet")]
+    [InlineData("grpcweb", false, "connectrpc.greet.v1.GreetService/GreetMany")]
+    [InlineData("grpcweb", true, "connectrpc.greet.v1.GreetService/Greet")]
+    public async Task BufCurl_GrpcProtocols_HeadersTrailersAndResponses(string protocol, bool http2, string path)
+    {
+        BufferedCommandResult result = await BufCurlAsync(protocol, http2, path, """{"name":"Ada"}""", "-H", "x-echo: a", "-H", "x-echo: b");
+        Assert.True(result.ExitCode == 0, result.StandardError);
+        Assert.Equal(path.EndsWith("Many", StringComparison.Ordinal) ? ["Hello, Ada! (1)", "Hello, Ada! (2)", "Hello, Ada! (3)"] : ["Hello, Ada!"], Greetings(result.StandardOutput));
+        (List<string> headers, List<string> trailers) = BufCurlMetadata(result.StandardError);
+        Assert.Contains("acme-tenant-id: 1234", headers);
+        Assert.Contains("greet-version: v1", headers);
+        Assert.Equal(["a", "b"], ConnectCallTests.Split(headers.Where(h => h.StartsWith("x-echo:", StringComparison.Ordinal)).Select(h => h["x-echo:".Length..])));
+        if (protocol == "grpc")
+        {
+            // buf curl prints HTTP trailers only; gRPC-Web trailers travel in the body.
+            Assert.Contains("greet-version: v1", trailers);
+            Assert.Contains("grpc-status: 0", trailers);
+            Assert.DoesNotContain(trailers, t => t.StartsWith("acme-tenant-id", StringComparison.Ordinal));
+        }
+    }
+
+    [Theory]
+    [InlineData("grpc", true)]
+    [InlineData("grpcweb", false)]
+    public async Task BufCurl_GrpcProtocolsError_CodeMessageAndMetadata(string protocol, bool http2)
+    {
+        BufferedCommandResult result = await BufCurlAsync(protocol, http2, Greet, "{}", "-H", "x-fail: already_exists");
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Contains("already_exists", result.StandardError, StringComparison.Ordinal);
+        Assert.Contains("failed as asked", result.StandardError, StringComparison.Ordinal);
+        (List<string> headers, List<string> trailers) = BufCurlMetadata(result.StandardError);
+        Assert.Contains("greet-version: v1", headers);
+        Assert.Contains("x-error-meta: yes", headers);
+        if (protocol == "grpc")
+        {
+            Assert.Contains("greet-version: v1", trailers);
+            Assert.Contains("grpc-status: 6", trailers);
+            Assert.Contains("grpc-message: failed as asked", trailers);
+        }
+    }
+
+    /// <summary>
+    /// The response headers and trailers in buf curl's -v output, lower-cased: headers until the
+    /// first empty <c>&lt; (#1)</c> line, trailers after the second.
+    /// </summary>
+    private static (List<string> Headers, List<string> Trailers) BufCurlMetadata(string verbose)
+    {
+        var sections = new List<List<string>> { new() };
+        foreach (string line in verbose.Split('\n'))
+        {
+            int mark = line.IndexOf("< (#1)", StringComparison.Ordinal);
+            if (mark < 0 || line.Contains("HTTP/", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            string field = line[(mark + "< (#1)".Length)..].Trim();
+            if (field.Length == 0)
+            {
+                sections.Add([]);
+            }
+            else
+            {
+                sections[^1].Add(field.ToLowerInvariant());
+            }
+        }
+
+        return (sections[0], sections.Count > 2 ? sections[2] : []);
+    }
+
     private Task<BufferedCommandResult> BufCurlAsync(bool http2, string path, string data, params string[] extra) =>
+        BufCurlAsync("connect", http2, path, data, extra);
+
+    private Task<BufferedCommandResult> BufCurlAsync(string protocol, bool http2, string path, string data, params string[] extra) =>
         Peers.RunAsync(Peers.Buf, [
-            "curl", "--protocol", "connect", "--schema", Peers.TestProtos, "-v", "--timeout", "10s",
+            "curl", "--protocol", protocol, "--schema", Peers.TestProtos, "-v", "--timeout", "10s",
             .. http2 ? ["--http2-prior-knowledge"] : Array.Empty<string>(),
             "-H", "acme-tenant-id: 1234", .. extra, "--data", data, Url(path, http2)]);
 
