@@ -16,11 +16,14 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// <item><c>acme-tenant-id</c> is copied to the response headers; every call sets <c>greet-version: v1</c> in headers and trailers;</item>
 /// <item>each <c>x-echo</c> value is added to the response headers; <c>x-echo-bin</c> bytes come back as a binary trailer;</item>
 /// <item><c>x-fail: &lt;code&gt;</c> fails the call with that code (after one response on streams), with error metadata <c>x-error-meta: yes</c>;</item>
-/// <item>test-only: <c>x-throw</c> throws a plain exception, <c>x-sleep-ms</c> waits (cancellably), <c>x-detail</c> adds an error detail, <c>x-bad-header</c> writes a reserved header.</item>
+/// <item>test-only: <c>x-throw</c> throws a plain exception, <c>x-sleep-ms</c> waits (cancellably), <c>x-detail</c> adds an error detail, <c>x-bad-header</c> writes a reserved header, <c>x-odd-message</c> fails with <see cref="OddMessage"/>.</item>
 /// </list>
 /// </summary>
 public sealed class TestGreetService : IGreetService
 {
+    /// <summary>An error message that must survive every protocol: percent, CR, LF, tab, BMP and non-BMP text.</summary>
+    public const string OddMessage = "100% sure:\r\n\tcaf\u00e9 \u65e5\u672c \U0001F389";
+
     /// <summary>Procedures whose handler saw its cancellation token fire.</summary>
     public ConcurrentQueue<string> Canceled { get; } = new();
 
@@ -124,7 +127,7 @@ public sealed class TestGreetService : IGreetService
             code = Code.Internal;
         }
 
-        var error = new ConnectException(code, "failed as asked");
+        var error = new ConnectException(code, context.RequestHeaders.ContainsKey("x-odd-message") ? OddMessage : "failed as asked");
         error.Headers["x-error-meta"] = "yes";
         if (context.RequestHeaders.Get("x-detail") is { } detail)
         {

@@ -1,0 +1,308 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using Connectrpc.Greet.V1;
+using ConnectRpc.Internal;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using ConnectRpc.Tests;
+
+namespace ConnectRpc.AspNetCore.Tests;
+
+/// <summary>
+/// Raw HTTP against our server for gRPC and gRPC-Web (protocol.md §2, §3, §6, §7): trailers,
+/// trailers-only responses, the gRPC-Web trailer frame, text mode, timeouts, encodings,
+/// content types and message counts, checked on the bytes.
+/// </summary>
+public sealed class GrpcWireTests : IAsyncLifetime
+{
+    private const string Greet = "connectrpc.greet.v1.GreetService/Greet";
+    private const string GreetMany = "connectrpc.greet.v1.GreetService/GreetMany";
+    private TestServer _server = null!;
+    private readonly HttpClient _http = new(new SocketsHttpHandler()) { Timeout = Bounded.Timeout };
+
+    public async ValueTask InitializeAsync() => _server = await TestServer.StartAsync(options => options.MaxReceiveMessageSize = 1024);
+
+    public async ValueTask DisposeAsync()
+    {
+        _http.Dispose();
+        await _server.DisposeAsync();
+    }
+
+    private static readonly byte[] s_ada = new GreetRequest { Name = "Ada" }.ToByteArray();
+
+    private async Task<(HttpResponseMessage Response, byte[] Body)> SendAsync(
+        string path, string contentType, byte[] body, bool http2 = true, HttpMethod? method = null, params (string Key, string Value)[] headers)
+    {
+        var request = new HttpRequestMessage(method ?? HttpMethod.Post, (http2 ? _server.Http2Url : _server.Http1Url) + path)
+        {
+            Content = new ByteArrayContent(body),
+        };
+        request.Content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
+        if (http2)
+        {
+            request.Version = HttpVersion.Version20;
+            request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        }
+
+        foreach ((string key, string value) in headers)
+        {
+            Assert.True(request.Headers.TryAddWithoutValidation(key, value));
+        }
+
+        HttpResponseMessage response = await _http.SendAsync(request, Bounded.Token).Within();
+        byte[] bytes = await response.Content.ReadAsByteArrayAsync(Bounded.Token).Within();
+        return (response, bytes);
+    }
+
+    private static byte[] Frame(byte[] payload, byte flags = 0)
+    {
+        byte[] frame = new byte[5 + payload.Length];
+        frame[0] = flags;
+        BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(1), payload.Length);
+        payload.CopyTo(frame, 5);
+        return frame;
+    }
+
+    private static List<(byte Flags, byte[] Payload)> Frames(byte[] body)
+    {
+        var frames = new List<(byte, byte[])>();
+        int offset = 0;
+        while (offset < body.Length)
+        {
+            int length = BinaryPrimitives.ReadInt32BigEndian(body.AsSpan(offset + 1));
+            frames.Add((body[offset], body.AsSpan(offset + 5, length).ToArray()));
+            offset += 5 + length;
+        }
+
+        Assert.Equal(body.Length, offset);
+        return frames;
+    }
+
+    private static string One(HttpHeaders headers, string key) => Assert.Single(headers.GetValues(key));
+
+    private static string? Value(HttpHeaders headers, string key) =>
+        headers.TryGetValues(key, out IEnumerable<string>? values) ? string.Join(", ", values) : null;
+
+    [Fact]
+    public async Task Unary_Success_MessageThenTrailersWithStatusZero()
+    {
+        (HttpResponseMessage response, byte[] body) = await SendAsync(Greet, "application/grpc", Frame(s_ada), headers: ("x-echo-bin", "AAEC/v8"));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/grpc", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("v1", One(response.Headers, "greet-version"));
+        Assert.Null(Value(response.Headers, "grpc-status"));
+        (byte flags, byte[] payload) = Assert.Single(Frames(body));
+        Assert.Equal(0, flags);
+        Assert.Equal("Hello, Ada!", GreetResponse.Parser.ParseFrom(payload).Greeting);
+        Assert.Equal("0", One(response.TrailingHeaders, "grpc-status"));
+        Assert.Null(Value(response.TrailingHeaders, "grpc-message"));
+        Assert.Equal("v1", One(response.TrailingHeaders, "greet-version"));
+        Assert.Equal("AAEC/v8", One(response.TrailingHeaders, "x-echo-bin"));
+    }
+
+    [Fact]
+    public async Task Error_MessagePercentEncodedAndDetailsInStatusDetailsBin()
+    {
+        (HttpResponseMessage response, byte[] body) = await SendAsync(
+            Greet, "application/grpc+proto", Frame(s_ada), headers: [("x-fail", "failed_precondition"), ("x-odd-message", "1"), ("x-detail", "why")]);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Empty(body);
+        Assert.Equal("yes", One(response.Headers, "x-error-meta"));
+        Assert.Equal("9", One(response.TrailingHeaders, "grpc-status"));
+        Assert.Equal("100%25 sure:%0D%0A%09caf%C3%A9 %E6%97%A5%E6%9C%AC %F0%9F%8E%89", One(response.TrailingHeaders, "grpc-message"));
+        string details = One(response.TrailingHeaders, "grpc-status-details-bin");
+        Assert.DoesNotContain("=", details, StringComparison.Ordinal);
+        Assert.True(GrpcProtocol.TryDecodeStatus(details, out int code, out string? message, out List<Any> anys));
+        Assert.Equal(9, code);
+        Assert.Equal(TestGreetService.OddMessage, message);
+        Assert.Equal("why", Assert.Single(anys).Unpack<StringValue>().Value);
+    }
+
+    [Fact]
+    public async Task Error_WithoutDetails_NoStatusDetailsBin()
+    {
+        (HttpResponseMessage response, _) = await SendAsync(Greet, "application/grpc", Frame(s_ada), headers: ("x-fail", "not_found"));
+        Assert.Equal("5", One(response.TrailingHeaders, "grpc-status"));
+        Assert.Equal("failed as asked", One(response.TrailingHeaders, "grpc-message"));
+        Assert.Null(Value(response.TrailingHeaders, "grpc-status-details-bin"));
+    }
+
+    [Fact]
+    public async Task ImmediateError_TrailersOnly_StatusInHeadersNoBodyNoTrailers()
+    {
+        (HttpResponseMessage response, byte[] body) = await SendAsync(Greet, "application/grpc", Frame(s_ada), headers: ("grpc-timeout", "12x"));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/grpc", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("3", One(response.Headers, "grpc-status"));
+        Assert.Contains("grpc-timeout", Value(response.Headers, "grpc-message"), StringComparison.Ordinal);
+        Assert.Empty(body);
+        Assert.Empty(response.TrailingHeaders);
+    }
+
+    [Theory]
+    [InlineData("2H", 7_200_000.0)]
+    [InlineData("3M", 180_000.0)]
+    [InlineData("4S", 4_000.0)]
+    [InlineData("4500m", 4_500.0)]
+    [InlineData("5000000u", 5_000.0)]
+    [InlineData("6000000000n", -1.0)] // 10 digits: more than the 8 the spec allows
+    [InlineData("99999999n", 99.999999)]
+    public async Task GrpcTimeout_EveryUnit_BecomesTheHandlersDeadline(string header, double expectedMs)
+    {
+        (HttpResponseMessage response, _) = await SendAsync(Greet, "application/grpc", Frame(s_ada), headers: ("grpc-timeout", header));
+        if (expectedMs < 0)
+        {
+            Assert.Equal("3", One(response.Headers, "grpc-status"));
+            return;
+        }
+
+        Assert.Equal("0", One(response.TrailingHeaders, "grpc-status"));
+        TimeSpan? seen = _server.Service.Timeouts[GreetServiceConnect.Procedures.Greet];
+        Assert.NotNull(seen);
+        Assert.InRange(seen.Value.TotalMilliseconds, expectedMs - 1000, expectedMs);
+    }
+
+    [Fact]
+    public async Task UnknownGrpcEncoding_UnimplementedWithAcceptList()
+    {
+        (HttpResponseMessage response, _) = await SendAsync(Greet, "application/grpc", Frame(s_ada, 1), headers: ("grpc-encoding", "snappy"));
+        Assert.Equal("12", One(response.Headers, "grpc-status"));
+        Assert.Equal("gzip, br", One(response.Headers, "grpc-accept-encoding"));
+        Assert.Contains("snappy", Value(response.Headers, "grpc-message"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task GzipRequestAndAcceptedResponse_CompressedFramesBothWays()
+    {
+        using var packed = new MemoryStream();
+        using (var gzip = new GZipStream(packed, CompressionLevel.Fastest, leaveOpen: true))
+        {
+            gzip.Write(s_ada);
+        }
+
+        (HttpResponseMessage response, byte[] body) = await SendAsync(
+            Greet, "application/grpc", Frame(packed.ToArray(), 1), headers: [("grpc-encoding", "gzip"), ("grpc-accept-encoding", "gzip")]);
+        Assert.Equal("0", One(response.TrailingHeaders, "grpc-status"));
+        Assert.Equal("gzip", One(response.Headers, "grpc-encoding"));
+        (byte flags, byte[] payload) = Assert.Single(Frames(body));
+        Assert.Equal(1, flags);
+        using var unpacked = new GZipStream(new MemoryStream(payload), CompressionMode.Decompress);
+        Assert.Equal("Hello, Ada!", GreetResponse.Parser.ParseFrom(unpacked).Greeting);
+    }
+
+    [Theory]
+    [InlineData("", "12")] // no request message on a unary call
+    [InlineData("two", "12")] // two request messages
+    [InlineData("compressed-under-identity", "13")]
+    [InlineData("truncated", "3")]
+    [InlineData("not-proto", "3")]
+    [InlineData("over-limit", "8")]
+    public async Task BadRequestBody_CodeInStatus(string kind, string status)
+    {
+        byte[] body = kind switch
+        {
+            "" => [],
+            "two" => [.. Frame(s_ada), .. Frame(s_ada)],
+            "compressed-under-identity" => Frame(s_ada, 1),
+            "truncated" => Frame(s_ada)[..^2],
+            "not-proto" => Frame([0xFF, 0xFF, 0xFF]),
+            _ => Frame(new byte[1025]),
+        };
+        (HttpResponseMessage response, _) = await SendAsync(Greet, "application/grpc", body);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        string? code = Value(response.TrailingHeaders, "grpc-status") ?? Value(response.Headers, "grpc-status");
+        Assert.Equal(status, code);
+    }
+
+    [Theory]
+    [InlineData("application/grpc+xml")]
+    [InlineData("application/grpc-web-text+json")]
+    public async Task UnsupportedGrpcContentType_415(string contentType)
+    {
+        (HttpResponseMessage response, _) = await SendAsync(Greet, contentType, Frame(s_ada));
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
+        Assert.Contains("application/grpc", Value(response.Headers, "Accept-Post"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task GrpcOverHttp11_505()
+    {
+        (HttpResponseMessage response, _) = await SendAsync(Greet, "application/grpc", Frame(s_ada), http2: false);
+        Assert.Equal(HttpStatusCode.HttpVersionNotSupported, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task GrpcWithPut_405WithAllow()
+    {
+        (HttpResponseMessage response, _) = await SendAsync(Greet, "application/grpc", Frame(s_ada), method: HttpMethod.Put);
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, response.StatusCode);
+        Assert.Equal("POST", Value(response.Content.Headers, "Allow"));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task GrpcWeb_MessagesThenLowerCaseCrlfTrailerFrame_NoHttpTrailers(bool http2)
+    {
+        (HttpResponseMessage response, byte[] body) = await SendAsync(
+            GreetMany, "application/grpc-web+proto", Frame(s_ada), http2, headers: [("x-echo-bin", "AAEC/v8"), ("x-fail", "data_loss")]);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/grpc-web", response.Content.Headers.ContentType?.MediaType);
+        List<(byte Flags, byte[] Payload)> frames = Frames(body);
+        Assert.Equal(2, frames.Count);
+        Assert.Equal("Hello, Ada! (1)", GreetResponse.Parser.ParseFrom(frames[0].Payload).Greeting);
+        Assert.Equal(0x80, frames[1].Flags);
+        string block = Encoding.ASCII.GetString(frames[1].Payload);
+        Assert.Equal(
+            "greet-version: v1\r\nx-echo-bin: AAEC/v8\r\nx-error-meta: yes\r\ngrpc-status: 15\r\ngrpc-message: failed as asked\r\n",
+            block);
+        Assert.Empty(response.TrailingHeaders);
+    }
+
+    [Fact]
+    public async Task GrpcWebText_Http11_Base64BodiesBothWays()
+    {
+        byte[] request = Encoding.ASCII.GetBytes(Convert.ToBase64String(Frame(s_ada)));
+        (HttpResponseMessage response, byte[] body) = await SendAsync(GreetMany, "application/grpc-web-text", request, http2: false);
+        Assert.Equal("application/grpc-web-text", response.Content.Headers.ContentType?.MediaType);
+        List<(byte Flags, byte[] Payload)> frames = Frames(DecodeText(body));
+        Assert.Equal(4, frames.Count);
+        Assert.Equal("Hello, Ada! (3)", GreetResponse.Parser.ParseFrom(frames[2].Payload).Greeting);
+        Assert.Contains("grpc-status: 0\r\n", Encoding.ASCII.GetString(frames[3].Payload), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task GrpcWebText_PaddedChunksInRequest_Accepted()
+    {
+        // The request split after the prefix, each part padded on its own (§3: padding at any flush point).
+        byte[] frame = Frame(s_ada);
+        string text = Convert.ToBase64String(frame[..4]) + Convert.ToBase64String(frame[4..]);
+        (HttpResponseMessage response, byte[] body) = await SendAsync(Greet, "application/grpc-web-text", Encoding.ASCII.GetBytes(text), http2: false);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        List<(byte Flags, byte[] Payload)> frames = Frames(DecodeText(body));
+        Assert.Equal("Hello, Ada!", GreetResponse.Parser.ParseFrom(frames[0].Payload).Greeting);
+        Assert.Contains("grpc-status: 0\r\n", Encoding.ASCII.GetString(frames[1].Payload), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A gRPC-Web text body decoded independently of the runtime: each frame is encoded on its
+    /// own, so padding may sit between frames; decode up to each padded group of four.
+    /// </summary>
+    private static byte[] DecodeText(byte[] body)
+    {
+        var decoded = new MemoryStream();
+        string text = Encoding.ASCII.GetString(body);
+        for (int i = 0; i < text.Length;)
+        {
+            int pad = text.IndexOf('=', i);
+            int end = pad < 0 ? text.Length : i + (((pad - i) / 4) + 1) * 4;
+            decoded.Write(Convert.FromBase64String(text[i..end]));
+            i = end;
+        }
+
+        return decoded.ToArray();
+    }
+}
