@@ -54,7 +54,7 @@ examples: generate ## Build the Greet demo's server and client into bin/greet-se
 	dotnet publish examples/greet/server -c $(CONFIGURATION) -o bin/greet-server --nologo -v:q
 	dotnet publish examples/greet/client -c $(CONFIGURATION) -o bin/greet-client --nologo -v:q
 
-demo: examples ## Run the Greet demo: start the server on free ports, run the client against it, stop the server
+demo: examples ## Run the Greet demo: start the server on free ports, call it with the client (every protocol) and buf curl (gRPC), stop it
 	@log=bin/greet-server.log; \
 	$(GREET_SERVER) --http1-port $(DEMO_HTTP1_PORT) --http2-port $(DEMO_HTTP2_PORT) > $$log 2>&1 & server=$$!; \
 	trap 'kill $$server 2> /dev/null || true' EXIT; \
@@ -72,6 +72,12 @@ demo: examples ## Run the Greet demo: start the server on free ports, run the cl
 	http1=$$(sed -E 's/.* on ([^ ]+) \(HTTP\/1\.1\).*/\1/' <<< "$$ready"); \
 	http2=$$(sed -E 's/.* and ([^ ]+) \(HTTP\/2\).*/\1/' <<< "$$ready"); \
 	status=0; $(GREET_CLIENT) --url $$http1 --http2-url $$http2 || status=$$?; \
+	echo; echo "== buf curl --protocol grpc --http2-prior-knowledge $$http2/greet.v1.GreetService/Greet"; \
+	$(BUF) curl --protocol grpc --http2-prior-knowledge -v --schema examples -H 'authorization: Bearer demo-token' \
+		--data '{"name":"Ada"}' $$http2/greet.v1.GreetService/Greet > bin/buf-curl.log 2>&1 || status=1; \
+	grep -E '^buf: < \(#1\)|^[{}]|"greeting"' bin/buf-curl.log | sed 's/^buf: //'; \
+	[ "$$(grep -ci '^buf: < (#1) greet-version: v1' bin/buf-curl.log)" = 2 ] \
+		|| { echo "make demo: expected greet-version: v1 as a gRPC header and trailer" >&2; status=1; }; \
 	kill -TERM $$server 2> /dev/null || true; wait $$server || true; \
 	echo; echo "Server log ($$log):"; grep -v ' listening on ' $$log | sed 's/^/  /'; \
 	exit $$status
@@ -79,11 +85,14 @@ demo: examples ## Run the Greet demo: start the server on free ports, run the cl
 serve: examples ## Run the Greet server: http://127.0.0.1:8080 (HTTP/1.1), :8081 (HTTP/2); HTTP1_PORT=, HTTP2_PORT=
 	$(GREET_SERVER) --http1-port $(HTTP1_PORT) --http2-port $(HTTP2_PORT)
 
-test: generate interop ## Run every test (the plugin tests run the published bin/ plugin through protoc and buf)
+test: generate interop ## Run every test (the plugin tests run the published bin/ plugin through protoc and buf), then the demo
 	$(BUF) lint
 	@status=0; CONNECT_PLUGIN=$(CURDIR)/$(PLUGIN) dotnet test ConnectPlugin.sln --nologo 2>&1 | tee bin/test.log || status=$$?; \
 	awk '/^(Passed|Failed)! / { for (i = 1; i <= NF; i++) { if ($$i == "Failed:") f += $$(i+1); if ($$i == "Passed:") p += $$(i+1) } } \
 		END { printf "%d passed, %d failed\n", p, f }' bin/test.log; \
+	echo "make demo (the examples end to end, and buf curl --protocol grpc against the demo server):"; \
+	if $(MAKE) --no-print-directory demo > bin/demo.log 2>&1; then echo "  demo passed (bin/demo.log)"; \
+	else tail -40 bin/demo.log; echo "  demo FAILED (bin/demo.log)"; status=1; fi; \
 	exit $$status
 
 golden: plugin tools ## Regenerate testdata/*/golden from the current plugin (review the diff!)

@@ -1,10 +1,11 @@
-// The Greet demo's client: one call of each RPC kind against the demo server, then one call
-// without the bearer token. Exits 0 when every call behaved as expected, 1 otherwise.
+// The Greet demo's client: one call of each RPC kind against the demo server, the unary call
+// again over gRPC and gRPC-Web, then one call without the bearer token. Exits 0 when every
+// call behaved as expected, 1 otherwise.
 //
 //   dotnet run --project examples/greet/client -- [--url U] [--http2-url U] [--token T]
 //
 // --url        the server's HTTP/1.1 base URL (default http://127.0.0.1:8080; env GREET_URL)
-// --http2-url  the server's cleartext HTTP/2 base URL, for bidi (default http://127.0.0.1:8081; env GREET_HTTP2_URL)
+// --http2-url  the server's cleartext HTTP/2 base URL, for bidi and gRPC (default http://127.0.0.1:8081; env GREET_HTTP2_URL)
 // --token      the bearer token to send (default demo-token; env GREET_TOKEN)
 using System.Net;
 using System.Threading.Channels;
@@ -45,6 +46,7 @@ var http2Client = new GreetServiceClient(settings.Http2Url, new ConnectClientOpt
 var anonymousClient = new GreetServiceClient(settings.Url, new ConnectClientOptions { Timeout = timeout });
 
 string[] names = ["Ada", "Grace", "Linus"];
+int steps = 0;
 int failed = 0;
 
 await Step($"Greet (unary, {settings.Url})", async () =>
@@ -120,6 +122,30 @@ await Step($"Chat (bidi streaming, {settings.Http2Url})", async () =>
     Expect(received == names.Length, $"{names.Length} responses");
 });
 
+// The same contract over the other protocols: only the client option changes. gRPC is always
+// HTTP/2 (prior knowledge over cleartext); gRPC-Web works over HTTP/1.1, as browsers need.
+foreach ((Protocol protocol, string url) in new[] { (Protocol.Grpc, settings.Http2Url), (Protocol.GrpcWeb, settings.Url), (Protocol.GrpcWebText, settings.Url) })
+{
+    var protocolClient = new GreetServiceClient(url, new ConnectClientOptions
+    {
+        Protocol = protocol,
+        Timeout = timeout,
+        Interceptors = { new BearerTokenInterceptor(settings.Token) },
+    });
+    await Step($"Greet over {protocol} (unary, {url})", async () =>
+    {
+        using var meta = new ResponseMetadata();
+        GreetResponse response = await protocolClient.GreetAsync(
+            new GreetRequest { Name = "Ada" },
+            headers: new() { ["acme-tenant-id"] = "1234" });
+        Console.WriteLine($"greeting: {response.Greeting}");
+        Console.WriteLine($"header  greet-version: {meta.Headers.Get("greet-version")}");
+        Console.WriteLine($"trailer greet-version: {meta.Trailers.Get("greet-version")}");
+        Expect(meta.Headers.Get("greet-version") == "v1", "greet-version: v1 in the response headers");
+        Expect(meta.Trailers.Get("greet-version") == "v1", "greet-version: v1 in the response trailers");
+    });
+}
+
 await Step($"Greet without a token (unary, {settings.Url})", async () =>
 {
     try
@@ -137,12 +163,13 @@ await Step($"Greet without a token (unary, {settings.Url})", async () =>
 });
 
 Console.WriteLine();
-Console.WriteLine(failed == 0 ? "Every call behaved as expected." : $"{failed} of 5 calls did not behave as expected.");
+Console.WriteLine(failed == 0 ? $"All {steps} calls behaved as expected." : $"{failed} of {steps} calls did not behave as expected.");
 return failed == 0 ? 0 : 1;
 
 // Runs one call, reporting an error instead of stopping the demo.
 async Task Step(string title, Func<Task> call)
 {
+    steps++;
     Console.WriteLine();
     Console.WriteLine($"== {title}");
     try

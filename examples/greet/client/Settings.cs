@@ -6,7 +6,7 @@ internal sealed record Settings(string Url, string Http2Url, string Token)
     public const string Usage =
         "usage: Greet.Client [--url U] [--http2-url U] [--token T]\n" +
         "  --url        the server's HTTP/1.1 base URL (default http://127.0.0.1:8080, env GREET_URL)\n" +
-        "  --http2-url  the server's cleartext HTTP/2 base URL, for bidi (default http://127.0.0.1:8081, env GREET_HTTP2_URL)\n" +
+        "  --http2-url  the server's cleartext HTTP/2 base URL, for bidi and gRPC (default http://127.0.0.1:8081, env GREET_HTTP2_URL)\n" +
         "  --token      the bearer token to send (default demo-token, env GREET_TOKEN)";
 
     /// <summary>Parses <paramref name="args"/>; <paramref name="settings"/> is null for --help.</summary>
