@@ -47,6 +47,27 @@ public sealed class InterceptorTests
         Assert.Equal("v1", meta.Trailers.Get("greet-version"));
     }
 
+    [Theory]
+    [MemberData(nameof(ConnectCallTests.AllProtocols), MemberType = typeof(ConnectCallTests))]
+    public async Task ServerRethrowsErrorFromAnotherCall_StatusForwardedNotItsMetadata(Protocol protocol)
+    {
+        await using TestServer downstream = await TestServer.StartAsync();
+        var failing = new Headers { ["x-fail"] = "not_found", ["x-detail"] = "gone" };
+        ConnectException received = await Assert.ThrowsAsync<ConnectException>(
+            () => downstream.Client(http2: true, new ConnectClientOptions { Protocol = protocol }).GreetAsync(new GreetRequest(), failing).Within());
+        Assert.Equal("yes", received.Headers.Get("x-error-meta"));
+
+        await using TestServer server = await TestServer.StartAsync(o => o.Interceptors.Add(new Rethrow(received)));
+        using var meta = new ResponseMetadata();
+        ConnectException error = await Assert.ThrowsAsync<ConnectException>(
+            () => server.Client(http2: true, new ConnectClientOptions { Protocol = protocol }).GreetAsync(new GreetRequest()).Within());
+        Assert.Equal(Code.NotFound, error.Code);
+        Assert.Equal("failed as asked", error.Message);
+        Assert.Equal("gone", error.GetDetail<Google.Protobuf.WellKnownTypes.StringValue>()?.Value);
+        Assert.Null(error.Metadata.Get("x-error-meta"));
+        Assert.Null(error.Metadata.Get("greet-version"));
+    }
+
     [Fact]
     public async Task ClientInterceptors_RunOutermostFirst_SeeResponseMetadata()
     {
@@ -87,6 +108,11 @@ public sealed class InterceptorTests
             call.Context.RequestHeaders.Get("authorization") == "Bearer " + token
                 ? next(call)
                 : throw new ConnectException(Code.Unauthenticated, "missing or wrong token");
+    }
+
+    private sealed class Rethrow(ConnectException error) : ServerInterceptor
+    {
+        public override Task InterceptAsync(ServerCall call, ServerCallHandler next) => throw error;
     }
 
     private sealed class AddToken(string token) : ClientInterceptor

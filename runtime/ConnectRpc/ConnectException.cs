@@ -124,10 +124,30 @@ public class ConnectException : Exception
         return builder.ToString();
     }
 
+    /// <summary>Whether the error came from a peer (its metadata is what that peer sent).</summary>
+    internal bool IsReceived { get; private set; }
+
     /// <summary>Attaches metadata the runtime received with the error; both become read-only.</summary>
     internal void SetReceivedMetadata(Headers headers, Headers trailers)
     {
         Headers = headers.MakeReadOnly();
         Trailers = trailers.MakeReadOnly();
+        IsReceived = true;
+    }
+
+    /// <summary>
+    /// The same code, message and details without the metadata: what a server sends for an
+    /// error a handler received from another call and rethrew, whose headers and trailers
+    /// (content types, statuses, encodings) belong to that other call.
+    /// </summary>
+    internal ConnectException WithoutReceivedMetadata()
+    {
+        var copy = new ConnectException(Code, Message, this);
+        foreach (Any detail in Details)
+        {
+            copy.Details.Add(detail);
+        }
+
+        return copy;
     }
 }

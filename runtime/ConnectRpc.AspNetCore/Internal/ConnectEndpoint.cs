@@ -186,6 +186,9 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
     {
         switch (ex)
         {
+            case ConnectException { IsReceived: true } received:
+                // Rethrown from another call: forward its status, not that call's metadata (as connect-go does).
+                return received.WithoutReceivedMetadata();
             case ConnectException connect:
                 return connect;
             case OperationCanceledException when call.DeadlineExpired:
