@@ -115,12 +115,6 @@ internal static class GrpcProtocol
         _ => WebTextContentType,
     };
 
-    /// <summary>
-    /// The content-type prefix a response of this wire must have; a gRPC-Web text request may
-    /// get a text or binary response (grpc-web clients decode by the response type).
-    /// </summary>
-    public static string ResponseContentTypePrefix(GrpcWire wire) => wire == GrpcWire.Grpc ? GrpcContentType : WebContentType;
-
     public static Protocol ToProtocol(GrpcWire wire) => wire switch
     {
         GrpcWire.Grpc => Protocol.Grpc,
