@@ -30,6 +30,9 @@ public sealed class TestGreetService : IGreetService
     /// <summary>The <see cref="RequestContext.Timeout"/> each handler saw at its start, by procedure.</summary>
     public ConcurrentDictionary<string, TimeSpan?> Timeouts { get; } = new();
 
+    /// <summary>The last call's protocol, HTTP version and scheme, by procedure: "Grpc HTTP/2 https".</summary>
+    public ConcurrentDictionary<string, string> Transports { get; } = new();
+
     public async Task<GreetResponse> GreetAsync(GreetRequest request, RequestContext context)
     {
         Begin(context);
@@ -77,6 +80,8 @@ public sealed class TestGreetService : IGreetService
     private void Begin(RequestContext context)
     {
         Timeouts[context.Procedure] = context.Timeout;
+        Microsoft.AspNetCore.Http.HttpRequest http = context.GetHttpContext().Request;
+        Transports[context.Procedure] = $"{context.Protocol} {http.Protocol} {http.Scheme}";
         context.CancellationToken.Register(() => Canceled.Enqueue(context.Procedure));
         Headers request = context.RequestHeaders;
         if (request.Get("acme-tenant-id") is { } tenant)

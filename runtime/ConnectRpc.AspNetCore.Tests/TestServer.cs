@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Connectrpc.Greet.V1;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -16,18 +18,23 @@ namespace ConnectRpc.AspNetCore.Tests;
 
 /// <summary>
 /// Real Kestrel on 127.0.0.1 with two dynamic ports: HTTP/1.1, and cleartext HTTP/2 (prior
-/// knowledge needs its own endpoint). Serves <see cref="TestGreetService"/> and records the
-/// server's warnings and errors.
+/// knowledge needs its own endpoint); with <c>tls</c>, a third: HTTPS with ALPN for HTTP/1.1
+/// and HTTP/2, on a self-signed certificate made for the run. Serves
+/// <see cref="TestGreetService"/> and records the server's warnings and errors.
 /// </summary>
 public sealed class TestServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private TestServer(WebApplication app, Uri http1, Uri http2, ConcurrentQueue<string> logs)
+    private readonly X509Certificate2? _certificate;
+
+    private TestServer(WebApplication app, Uri http1, Uri http2, Uri? https, X509Certificate2? certificate, ConcurrentQueue<string> logs)
     {
         _app = app;
         Http1Url = http1;
         Http2Url = http2;
+        HttpsUrl = https;
+        _certificate = certificate;
         Logs = logs;
     }
 
@@ -35,18 +42,31 @@ public sealed class TestServer : IAsyncDisposable
 
     public Uri Http2Url { get; }
 
+    /// <summary>The HTTPS endpoint (HTTP/1.1 and HTTP/2 by ALPN), when started with <c>tls</c>.</summary>
+    public Uri? HttpsUrl { get; }
+
     /// <summary>Warnings and errors the server logged, with their exceptions.</summary>
     public ConcurrentQueue<string> Logs { get; }
 
     public TestGreetService Service => _app.Services.GetRequiredService<TestGreetService>();
 
-    public static async Task<TestServer> StartAsync(Action<ConnectServerOptions>? configure = null)
+    public static async Task<TestServer> StartAsync(Action<ConnectServerOptions>? configure = null, bool tls = false)
     {
+        X509Certificate2? certificate = tls ? SelfSignedCertificate() : null;
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseKestrelHttpsConfiguration();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = HttpProtocols.Http1);
             kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = HttpProtocols.Http2);
+            if (certificate is not null)
+            {
+                kestrel.Listen(IPAddress.Loopback, 0, listen =>
+                {
+                    listen.Protocols = HttpProtocols.Http1AndHttp2;
+                    listen.UseHttps(certificate);
+                });
+            }
         });
         var logs = new ConcurrentQueue<string>();
         builder.Logging.ClearProviders();
@@ -58,7 +78,33 @@ public sealed class TestServer : IAsyncDisposable
         await app.StartAsync(Bounded.Token).Within();
 
         string[] addresses = [.. app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses];
-        return new TestServer(app, new Uri(addresses[0]), new Uri(addresses[1]), logs);
+        return new TestServer(app, new Uri(addresses[0]), new Uri(addresses[1]), tls ? new Uri(addresses[2]) : null, certificate, logs);
+    }
+
+    private static X509Certificate2 SelfSignedCertificate()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=127.0.0.1", key, HashAlgorithmName.SHA256);
+        var names = new SubjectAlternativeNameBuilder();
+        names.AddIpAddress(IPAddress.Loopback);
+        request.CertificateExtensions.Add(names.Build());
+        using X509Certificate2 created = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(1));
+        // A round trip through PKCS#12 gives a certificate whose key TLS stacks can use everywhere.
+        return X509CertificateLoader.LoadPkcs12(created.Export(X509ContentType.Pkcs12), null);
+    }
+
+    /// <summary>
+    /// A client of the HTTPS endpoint that trusts exactly this server's certificate; the HTTP
+    /// version is the client's default for https (HTTP/2 by ALPN) unless the options say.
+    /// </summary>
+    public GreetServiceClient TlsClient(ConnectClientOptions options)
+    {
+        string expected = _certificate!.Thumbprint;
+        var handler = new SocketsHttpHandler
+        {
+            SslOptions = { RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate?.GetCertHashString() == expected },
+        };
+        return new GreetServiceClient(new HttpClient(handler) { BaseAddress = HttpsUrl }, options);
     }
 
     /// <summary>A client of the HTTP/1.1 endpoint, or of the HTTP/2 one when <paramref name="http2"/>.</summary>
@@ -78,6 +124,7 @@ public sealed class TestServer : IAsyncDisposable
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         await _app.StopAsync(stop.Token);
         await _app.DisposeAsync();
+        _certificate?.Dispose();
     }
 
     private sealed class RecordingLoggerProvider(ConcurrentQueue<string> logs) : ILoggerProvider

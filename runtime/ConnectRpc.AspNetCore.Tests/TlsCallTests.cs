@@ -1,0 +1,55 @@
+using System.Net;
+using Connectrpc.Greet.V1;
+using ConnectRpc.Tests;
+
+namespace ConnectRpc.AspNetCore.Tests;
+
+/// <summary>
+/// Every protocol over TLS on one Kestrel endpoint that offers HTTP/1.1 and HTTP/2 by ALPN:
+/// the client's defaults pick HTTP/2, and HTTP/1.1 still works for Connect and gRPC-Web.
+/// </summary>
+public sealed class TlsCallTests : IAsyncLifetime
+{
+    private TestServer _server = null!;
+
+    public async ValueTask InitializeAsync() => _server = await TestServer.StartAsync(tls: true);
+
+    public async ValueTask DisposeAsync() => await _server.DisposeAsync();
+
+    [Theory]
+    [MemberData(nameof(ConnectCallTests.AllProtocols), MemberType = typeof(ConnectCallTests))]
+    public async Task DefaultOptions_Http2ByAlpn_UnaryAndBidiPingPong(Protocol protocol)
+    {
+        GreetServiceClient client = _server.TlsClient(new ConnectClientOptions { Protocol = protocol });
+        using (var meta = new ResponseMetadata())
+        {
+            GreetResponse response = await client.GreetAsync(new GreetRequest { Name = "Ada" }, ConnectCallTests.RequestHeaders()).Within();
+            Assert.Equal("Hello, Ada!", response.Greeting);
+            ConnectCallTests.AssertMetadata(meta.Headers, meta.Trailers);
+        }
+
+        Assert.Equal($"{protocol} HTTP/2 https", _server.Service.Transports[GreetServiceConnect.Procedures.Greet]);
+
+        using (var meta = new ResponseMetadata())
+        {
+            await ConnectCallTests.PingPongAsync(client, ConnectCallTests.RequestHeaders(), meta, ["Ada", "Grace"]);
+            ConnectCallTests.AssertMetadata(meta.Headers, meta.Trailers);
+        }
+
+        Assert.Equal($"{protocol} HTTP/2 https", _server.Service.Transports[GreetServiceConnect.Procedures.Chat]);
+    }
+
+    [Theory]
+    [InlineData(Protocol.Connect)]
+    [InlineData(Protocol.GrpcWeb)]
+    [InlineData(Protocol.GrpcWebText)]
+    public async Task Http11AskedFor_UnaryAndStreamsOverHttp11(Protocol protocol)
+    {
+        GreetServiceClient client = _server.TlsClient(new ConnectClientOptions { Protocol = protocol, HttpVersion = HttpVersion.Version11 });
+        using var meta = new ResponseMetadata();
+        List<GreetResponse> responses = await client.GreetManyAsync(new GreetRequest { Name = "Ada" }, ConnectCallTests.RequestHeaders()).ToListWithin();
+        Assert.Equal(3, responses.Count);
+        ConnectCallTests.AssertMetadata(meta.Headers, meta.Trailers);
+        Assert.Equal($"{protocol} HTTP/1.1 https", _server.Service.Transports[GreetServiceConnect.Procedures.GreetMany]);
+    }
+}
