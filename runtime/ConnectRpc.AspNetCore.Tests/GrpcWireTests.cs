@@ -166,6 +166,15 @@ public sealed class GrpcWireTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task GrpcTimeout_LargestHours_NoDeadline()
+    {
+        // 99,999,999 hours is past the end of the calendar: no deadline, not a crash.
+        (HttpResponseMessage response, _) = await SendAsync(Greet, "application/grpc", Frame(s_ada), headers: ("grpc-timeout", "99999999H"));
+        Assert.Equal("0", One(response.TrailingHeaders, "grpc-status"));
+        Assert.Null(_server.Service.Timeouts[GreetServiceConnect.Procedures.Greet]);
+    }
+
+    [Fact]
     public async Task UnknownGrpcEncoding_UnimplementedWithAcceptList()
     {
         (HttpResponseMessage response, _) = await SendAsync(Greet, "application/grpc", Frame(s_ada, 1), headers: ("grpc-encoding", "snappy"));

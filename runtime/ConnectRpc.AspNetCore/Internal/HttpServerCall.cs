@@ -88,9 +88,11 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
     protected void CreateContext(Protocol protocol, Headers received, TimeSpan? timeout)
     {
         DateTimeOffset? deadline = null;
-        if (timeout is { } t)
+        DateTimeOffset now = DateTimeOffset.UtcNow;
+        // A timeout past the end of the calendar (grpc-timeout allows 99,999,999 hours) is no timeout (§6).
+        if (timeout is { } t && t < DateTimeOffset.MaxValue - now)
         {
-            deadline = DateTimeOffset.UtcNow + t;
+            deadline = now + t;
             if (t <= s_maxTimer)
             {
                 _deadline = new CancellationTokenSource(t);

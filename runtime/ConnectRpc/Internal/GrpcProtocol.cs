@@ -170,14 +170,18 @@ internal static class GrpcProtocol
 
         foreach ((long perUnit, char unit) in s_timeoutUnits)
         {
-            long amount = (ticks + perUnit - 1) / perUnit;
+            long amount = DivideRoundingUp(ticks, perUnit);
             if (amount <= MaxTimeoutValue)
             {
                 return Format(amount, unit);
             }
         }
 
-        return Format(Math.Min(MaxTimeoutValue, (ticks + TimeSpan.TicksPerHour - 1) / TimeSpan.TicksPerHour), 'H');
+        return Format(Math.Min(MaxTimeoutValue, DivideRoundingUp(ticks, TimeSpan.TicksPerHour)), 'H');
+
+        // Not (ticks + perUnit - 1) / perUnit: that overflows to a negative amount within an
+        // hour of TimeSpan.MaxValue, and a negative timeout would be sent.
+        static long DivideRoundingUp(long ticks, long perUnit) => (ticks / perUnit) + (ticks % perUnit == 0 ? 0 : 1);
 
         static string Format(long amount, char unit) => string.Create(CultureInfo.InvariantCulture, $"{amount}{unit}");
     }
