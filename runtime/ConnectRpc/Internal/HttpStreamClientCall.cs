@@ -116,15 +116,17 @@ internal abstract class HttpStreamClientCall<TRequest, TResponse> : ClientCall<T
         Task<Stream> ready = duplex.StreamReady;
         if (!ready.IsCompleted)
         {
-            // The response may end the call before the request body ever starts.
+            // A failed request never asks for its body. Response headers may well come first
+            // (grpc-dotnet sends them before reading): the body is still to be asked for then,
+            // and the call's token ends the wait if the call ends instead.
             await Task.WhenAny(ready, _response!).WaitAsync(cancellationToken).ConfigureAwait(false);
-            if (!ready.IsCompleted)
+            if (!ready.IsCompleted && !_response!.IsCompletedSuccessfully)
             {
-                throw new ConnectException(Code.Canceled, "the server ended the call before the request stream started");
+                throw new ConnectException(Code.Canceled, "the call ended before the request stream started");
             }
         }
 
-        return await ready.ConfigureAwait(false);
+        return await ready.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     public override ValueTask CompleteSendAsync(CancellationToken cancellationToken)
