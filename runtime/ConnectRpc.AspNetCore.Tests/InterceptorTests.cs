@@ -68,6 +68,23 @@ public sealed class InterceptorTests
         Assert.Null(error.Metadata.Get("greet-version"));
     }
 
+    [Theory]
+    [InlineData(Protocol.Connect, "connect-csharp/")]
+    [InlineData(Protocol.Grpc, "grpc-csharp-connect/")]
+    [InlineData(Protocol.GrpcWeb, "grpc-csharp-connect/")]
+    public async Task UserAgent_RuntimesOwnUnlessTheApplicationSetsOne(Protocol protocol, string prefix)
+    {
+        var seen = new ConcurrentQueue<string?>();
+        await using TestServer server = await TestServer.StartAsync(o => o.Interceptors.Add(new RecordHeader("user-agent", seen)));
+        GreetServiceClient client = server.Client(http2: true, new ConnectClientOptions { Protocol = protocol });
+        await client.GreetAsync(new GreetRequest()).Within();
+        await client.GreetAsync(new GreetRequest(), new Headers { ["user-agent"] = "acme/7" }).Within();
+        Assert.Collection(
+            seen,
+            agent => Assert.StartsWith(prefix, agent, StringComparison.Ordinal),
+            agent => Assert.Equal("acme/7", agent));
+    }
+
     [Fact]
     public async Task ClientInterceptors_RunOutermostFirst_SeeResponseMetadata()
     {
@@ -108,6 +125,15 @@ public sealed class InterceptorTests
             call.Context.RequestHeaders.Get("authorization") == "Bearer " + token
                 ? next(call)
                 : throw new ConnectException(Code.Unauthenticated, "missing or wrong token");
+    }
+
+    private sealed class RecordHeader(string key, ConcurrentQueue<string?> seen) : ServerInterceptor
+    {
+        public override Task InterceptAsync(ServerCall call, ServerCallHandler next)
+        {
+            seen.Enqueue(call.Context.RequestHeaders.Get(key));
+            return next(call);
+        }
     }
 
     private sealed class Rethrow(ConnectException error) : ServerInterceptor

@@ -145,11 +145,11 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
             if (settings.Options.UseHttpGet && Method.Idempotency == IdempotencyLevel.NoSideEffects &&
                 GetUrl(url, payload) is { } getUrl)
             {
-                request = HttpTransportSettings.CreateRequest(HttpMethod.Get, getUrl, version, RequestHeaders);
+                request = settings.CreateRequest(HttpMethod.Get, getUrl, version, RequestHeaders);
             }
             else
             {
-                request = HttpTransportSettings.CreateRequest(HttpMethod.Post, url, version, RequestHeaders);
+                request = settings.CreateRequest(HttpMethod.Post, url, version, RequestHeaders);
                 request.Headers.TryAddWithoutValidation(ConnectProtocol.ProtocolVersionHeader, ConnectProtocol.ProtocolVersion);
                 var content = new ReadOnlyMemoryContent(payload.WrittenMemory);
                 content.Headers.TryAddWithoutValidation("Content-Type", ConnectProtocol.UnaryContentType(settings.Codec));
@@ -214,7 +214,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
 
         protected override HttpRequestMessage CreateRequest()
         {
-            HttpRequestMessage request = HttpTransportSettings.CreateRequest(HttpMethod.Post, Settings.Url(Method), Version, RequestHeaders);
+            HttpRequestMessage request = Settings.CreateRequest(HttpMethod.Post, Settings.Url(Method), Version, RequestHeaders);
             request.Headers.TryAddWithoutValidation(ConnectProtocol.ProtocolVersionHeader, ConnectProtocol.ProtocolVersion);
             request.Headers.TryAddWithoutValidation(ConnectProtocol.StreamAcceptEncodingHeader, Compressor.AcceptList);
             if (Settings.SendCompressor is { } compressor)

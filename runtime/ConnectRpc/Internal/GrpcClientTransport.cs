@@ -33,7 +33,7 @@ internal sealed class GrpcClientTransport(HttpTransportSettings settings, GrpcWi
 
         protected override HttpRequestMessage CreateRequest()
         {
-            HttpRequestMessage request = HttpTransportSettings.CreateRequest(HttpMethod.Post, Settings.Url(Method), Version, RequestHeaders);
+            HttpRequestMessage request = Settings.CreateRequest(HttpMethod.Post, Settings.Url(Method), Version, RequestHeaders);
             HttpRequestHeaders headers = request.Headers;
             if (wire == GrpcWire.Grpc)
             {

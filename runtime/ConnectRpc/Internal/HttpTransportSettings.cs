@@ -1,4 +1,5 @@
 using System.Net;
+using System.Reflection;
 using System.Net.Http.Headers;
 using Google.Protobuf;
 
@@ -7,6 +8,12 @@ namespace ConnectRpc.Internal;
 /// <summary>What every HTTP client transport shares: the client, the URL prefix and the options.</summary>
 internal sealed class HttpTransportSettings
 {
+    private static readonly string s_version =
+        typeof(HttpTransportSettings).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+
+    private static readonly string s_connectUserAgent = "connect-csharp/" + s_version;
+    private static readonly string s_grpcUserAgent = "grpc-csharp-connect/" + s_version;
+
     private readonly string _prefix;
 
     public HttpTransportSettings(HttpClient client, Uri baseAddress, ConnectClientOptions options)
@@ -71,12 +78,21 @@ internal sealed class HttpTransportSettings
         return new HttpVersionChoice(version, policy);
     }
 
-    public static HttpRequestMessage CreateRequest(HttpMethod httpMethod, string url, HttpVersionChoice version, Headers requestHeaders)
+    /// <summary>
+    /// A request with the application's headers, and a <c>User-Agent</c> naming this runtime
+    /// (grpc's form for gRPC and gRPC-Web, §2) unless the application or the HttpClient set one.
+    /// </summary>
+    public HttpRequestMessage CreateRequest(HttpMethod httpMethod, string url, HttpVersionChoice version, Headers requestHeaders)
     {
         var request = new HttpRequestMessage(httpMethod, url) { Version = version.Version, VersionPolicy = version.Policy };
         foreach (KeyValuePair<string, string> header in requestHeaders)
         {
             request.Headers.TryAddWithoutValidation(header.Key, header.Value);
+        }
+
+        if (!request.Headers.NonValidated.Contains("User-Agent") && !Client.DefaultRequestHeaders.NonValidated.Contains("User-Agent"))
+        {
+            request.Headers.TryAddWithoutValidation("User-Agent", Options.Protocol == Protocol.Connect ? s_connectUserAgent : s_grpcUserAgent);
         }
 
         return request;
