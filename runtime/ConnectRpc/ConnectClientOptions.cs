@@ -14,7 +14,12 @@ public sealed class ConnectClientOptions
     private TimeSpan? _timeout;
     private List<ClientInterceptor> _interceptors = [];
 
-    /// <summary>The wire protocol. Default: <see cref="Protocol.Connect"/>.</summary>
+    /// <summary>
+    /// The wire protocol of every method of the client. Default: <see cref="Protocol.Connect"/>.
+    /// <see cref="Protocol.Grpc"/> always uses HTTP/2 (prior knowledge over cleartext);
+    /// <see cref="Protocol.GrpcWeb"/> and <see cref="Protocol.GrpcWebText"/> follow
+    /// <see cref="HttpVersion"/> like Connect. Servers built on ConnectRpc.AspNetCore answer all of them.
+    /// </summary>
     public Protocol Protocol { get; set; } = Protocol.Connect;
 
     /// <summary>The message encoding. Default: <see cref="Codec.Proto"/>.</summary>
