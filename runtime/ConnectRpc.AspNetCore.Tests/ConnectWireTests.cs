@@ -110,6 +110,16 @@ public sealed class ConnectWireTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ConnectTimeout_TenDigits_LongerThanAnyTimer_Accepted()
+    {
+        // 9,999,999,999 ms is 115 days, more than a .NET timer can wait: the deadline is
+        // reported to the handler but not armed, and the call succeeds.
+        using HttpResponseMessage response = await SendAsync(HttpMethod.Post, Greet, "application/json", Json("{}"), false, ("connect-timeout-ms", "9999999999"));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.InRange(_server.Service.Timeouts[GreetServiceConnect.Procedures.Greet]!.Value.TotalDays, 115, 116);
+    }
+
+    [Fact]
     public async Task UnaryUnknownEncoding_ListsSupportedEncodings()
     {
         using HttpResponseMessage response = await SendAsync(HttpMethod.Post, Greet, "application/json", Json("{}"), false, ("content-encoding", "zstd"));
