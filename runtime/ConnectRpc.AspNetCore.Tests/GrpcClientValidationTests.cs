@@ -78,6 +78,20 @@ public sealed class GrpcClientValidationTests : IAsyncLifetime
     /// <summary>The scenario named in the request's <c>x-scenario</c> header.</summary>
     private static async Task RespondAsync(HttpContext http)
     {
+        if (http.Request.Headers["x-reset"].ToString() is { Length: > 0 } reset)
+        {
+            // RST_STREAM with the given HTTP/2 error code, before the headers or after one message.
+            if (http.Request.Headers["x-reset-after-message"].Count > 0)
+            {
+                http.Response.ContentType = "application/grpc";
+                await http.Response.Body.WriteAsync(s_hello, http.RequestAborted);
+                await http.Response.Body.FlushAsync(http.RequestAborted);
+            }
+
+            http.Features.GetRequiredFeature<IHttpResetFeature>().Reset(int.Parse(reset, System.Globalization.CultureInfo.InvariantCulture));
+            return;
+        }
+
         await http.Request.Body.CopyToAsync(Stream.Null, http.RequestAborted);
         HttpResponse response = http.Response;
         IHeaderDictionary headers = response.Headers;
@@ -220,6 +234,27 @@ public sealed class GrpcClientValidationTests : IAsyncLifetime
     {
         ConnectException error = await Assert.ThrowsAsync<ConnectException>(
             () => Client(protocol, http2: protocol == Protocol.Grpc).GreetAsync(new GreetRequest(), Scenario(scenario)).Within());
+        Assert.Equal(code, error.Code);
+    }
+
+    [Theory]
+    [InlineData(0x7, false, Code.Unavailable)] // REFUSED_STREAM
+    [InlineData(0x8, false, Code.Canceled)] // CANCEL
+    [InlineData(0xb, false, Code.ResourceExhausted)] // ENHANCE_YOUR_CALM
+    [InlineData(0xc, false, Code.PermissionDenied)] // INADEQUATE_SECURITY
+    [InlineData(0x2, false, Code.Internal)] // INTERNAL_ERROR
+    [InlineData(0x7, true, Code.Unavailable)]
+    [InlineData(0xb, true, Code.ResourceExhausted)]
+    public async Task StreamReset_MappedByErrorCode_BeforeHeadersOrAfterAMessage(int errorCode, bool afterMessage, Code code)
+    {
+        var headers = new Headers { ["x-reset"] = errorCode.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        if (afterMessage)
+        {
+            headers["x-reset-after-message"] = "1";
+        }
+
+        ConnectException error = await Assert.ThrowsAsync<ConnectException>(
+            () => Client(Protocol.Grpc).GreetManyAsync(new GreetRequest(), headers).ToListWithin());
         Assert.Equal(code, error.Code);
     }
 

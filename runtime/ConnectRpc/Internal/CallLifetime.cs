@@ -119,6 +119,8 @@ internal sealed class CallLifetime : IDisposable
         {
             ConnectException connect => connect,
             OperationCanceledException => new ConnectException(Code.Canceled, $"The call to {method.Procedure} was canceled.", ex),
+            // A stream reset before the response headers maps like one while reading (§2).
+            HttpRequestException { InnerException: HttpProtocolException reset } => HttpTransportSettings.ReadFailure(reset),
             HttpRequestException => new ConnectException(Code.Unavailable, ex.Message, ex),
             _ => new ConnectException(Code.Unknown, $"The call to {method.Procedure} failed: {ex.Message}", ex),
         };
