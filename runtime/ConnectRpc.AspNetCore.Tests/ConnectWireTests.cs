@@ -93,7 +93,9 @@ public sealed class ConnectWireTests : IAsyncLifetime
     {
         using HttpResponseMessage response = await SendAsync(HttpMethod.Post, path, contentType, []);
         Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
-        Assert.True(response.Headers.Contains("Accept-Post"));
+        string acceptPost = string.Join(", ", response.Headers.GetValues("Accept-Post"));
+        Assert.Contains(path == Greet ? "application/json, application/proto, " : "application/connect+json, application/connect+proto, ", acceptPost, StringComparison.Ordinal);
+        Assert.Contains("application/grpc-web+proto", acceptPost, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -233,7 +233,8 @@ public sealed class GrpcWireTests : IAsyncLifetime
     {
         (HttpResponseMessage response, _) = await SendAsync(Greet, contentType, Frame(s_ada));
         Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
-        Assert.Contains("application/grpc", Value(response.Headers, "Accept-Post"), StringComparison.Ordinal);
+        Assert.Contains("application/grpc+json", Value(response.Headers, "Accept-Post"), StringComparison.Ordinal);
+        Assert.Contains("application/proto", Value(response.Headers, "Accept-Post"), StringComparison.Ordinal);
     }
 
     [Fact]

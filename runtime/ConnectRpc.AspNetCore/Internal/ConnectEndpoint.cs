@@ -16,8 +16,9 @@ namespace ConnectRpc.AspNetCore.Internal;
 internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TService>
     where TService : class
 {
-    private const string UnaryAcceptPost = ConnectProtocol.UnaryJson + ", " + ConnectProtocol.UnaryProto;
-    private const string StreamAcceptPost = ConnectProtocol.StreamJson + ", " + ConnectProtocol.StreamProto;
+    // A 415 lists every content type the method accepts, whatever the protocol (as connect-go does).
+    private const string UnaryAcceptPost = ConnectProtocol.UnaryJson + ", " + ConnectProtocol.UnaryProto + ", " + GrpcProtocol.AcceptPost;
+    private const string StreamAcceptPost = ConnectProtocol.StreamJson + ", " + ConnectProtocol.StreamProto + ", " + GrpcProtocol.AcceptPost;
 
     private readonly ServerMethod<TService> _method;
     private readonly ServiceActivator<TService> _activator;
@@ -128,7 +129,7 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
 
         if (codec is null)
         {
-            Reject(http, StatusCodes.Status415UnsupportedMediaType, "Accept-Post", GrpcProtocol.AcceptPost);
+            Reject(http, StatusCodes.Status415UnsupportedMediaType, "Accept-Post", _streaming ? StreamAcceptPost : UnaryAcceptPost);
             return null;
         }
 
