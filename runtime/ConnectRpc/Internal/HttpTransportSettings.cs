@@ -63,7 +63,7 @@ internal sealed class HttpTransportSettings
     {
         bool tls = BaseAddress.Scheme == Uri.UriSchemeHttps;
         Version version = Options.HttpVersion ?? (tls || http2Only ? HttpVersion.Version20 : HttpVersion.Version11);
-        // (gRPC under HTTP/2 was refused when the options were read.)
+        // (gRPC asked to use HTTP/1.x was already refused when the options were read.)
         bool needsHttp2 = method.Kind == MethodKind.BidiStreaming || http2Only;
         if (needsHttp2 && version.Major < 2)
         {
