@@ -204,7 +204,7 @@ public sealed class ConnectWireTests : IAsyncLifetime
     public async Task StreamingErrors_Http200WithEndStreamError()
     {
         // Two requests on a server-streaming call: the spec's code for a wrong count, in the end-stream message.
-        byte[] frame = Frame(new GreetRequest { Name = "a" }.ToByteArray());
+        byte[] frame = WireBytes.Frame(new GreetRequest { Name = "a" }.ToByteArray());
         using HttpResponseMessage response = await SendAsync(HttpMethod.Post, GreetMany, "application/connect+proto", [.. frame, .. frame], http2: true);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         byte[] body = await response.Content.ReadAsByteArrayAsync(Bounded.Token).Within();
@@ -216,18 +216,13 @@ public sealed class ConnectWireTests : IAsyncLifetime
     [Fact]
     public async Task StreamingTimeout_EndStreamDeadlineExceededAndHandlerCanceled()
     {
-        byte[] frame = Frame(new GreetRequest { Name = "a" }.ToByteArray());
+        byte[] frame = WireBytes.Frame(new GreetRequest { Name = "a" }.ToByteArray());
         using HttpResponseMessage response = await SendAsync(HttpMethod.Post, GreetMany, "application/connect+proto", frame, http2: true,
             ("connect-timeout-ms", "200"), ("x-sleep-ms", "10000"));
         byte[] body = await response.Content.ReadAsByteArrayAsync(Bounded.Token).Within();
-        int last = body.Length;
-        int offset = 0;
-        while (body[offset] != 0x02)
-        {
-            offset += 5 + System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(body.AsSpan(offset + 1));
-        }
-
-        JsonElement end = JsonDocument.Parse(body.AsMemory(offset + 5, last - offset - 5)).RootElement;
+        (byte flags, byte[] payload) = WireBytes.Frames(body)[^1];
+        Assert.Equal(0x02, flags);
+        JsonElement end = JsonDocument.Parse(payload).RootElement;
         Assert.Equal("deadline_exceeded", end.GetProperty("error").GetProperty("code").GetString());
         Assert.Equal("v1", end.GetProperty("metadata").GetProperty("greet-version")[0].GetString());
         await ConnectCallTests.WaitUntilAsync(() => _server.Service.Canceled.Contains(GreetServiceConnect.Procedures.GreetMany));
@@ -241,13 +236,5 @@ public sealed class ConnectWireTests : IAsyncLifetime
         Assert.Equal("AAEC/v8", response.Headers.GetValues("trailer-x-echo-bin").Single());
         _ = await response.Content.ReadAsByteArrayAsync(Bounded.Token).Within();
         Assert.Empty(response.TrailingHeaders);
-    }
-
-    private static byte[] Frame(byte[] payload)
-    {
-        byte[] frame = new byte[5 + payload.Length];
-        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(1), payload.Length);
-        payload.CopyTo(frame, 5);
-        return frame;
     }
 }

@@ -1,5 +1,3 @@
-using System.Buffers.Binary;
-using System.IO.Compression;
 using System.Net;
 using System.Text;
 using Connectrpc.Greet.V1;
@@ -53,27 +51,7 @@ public sealed class GrpcClientValidationTests : IAsyncLifetime
         await _app.DisposeAsync();
     }
 
-    private static readonly byte[] s_hello = Frame(new GreetResponse { Greeting = "Hello" }.ToByteArray());
-
-    private static byte[] Frame(byte[] payload, byte flags = 0)
-    {
-        byte[] frame = new byte[5 + payload.Length];
-        frame[0] = flags;
-        BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(1), payload.Length);
-        payload.CopyTo(frame, 5);
-        return frame;
-    }
-
-    private static byte[] Gzip(byte[] bytes)
-    {
-        using var packed = new MemoryStream();
-        using (var gzip = new GZipStream(packed, CompressionLevel.Fastest, leaveOpen: true))
-        {
-            gzip.Write(bytes);
-        }
-
-        return packed.ToArray();
-    }
+    private static readonly byte[] s_hello = WireBytes.Frame(new GreetResponse { Greeting = "Hello" }.ToByteArray());
 
     /// <summary>The scenario named in the request's <c>x-scenario</c> header.</summary>
     private static async Task RespondAsync(HttpContext http)
@@ -149,30 +127,30 @@ public sealed class GrpcClientValidationTests : IAsyncLifetime
                 break;
             case "json-codec":
                 response.ContentType = web ? "application/grpc-web+json" : "application/grpc+json";
-                body = Frame(Encoding.UTF8.GetBytes("""{"greeting":"Hello"}"""));
+                body = WireBytes.Frame(Encoding.UTF8.GetBytes("""{"greeting":"Hello"}"""));
                 break;
             case "unknown-encoding":
                 headers["grpc-encoding"] = "snappy";
-                body = Frame([1, 2, 3], 1);
+                body = WireBytes.Frame([1, 2, 3], 1);
                 break;
             case "compressed-without-encoding":
-                body = Frame(Gzip(new GreetResponse { Greeting = "Hello" }.ToByteArray()), 1);
+                body = WireBytes.Frame(WireBytes.Gzip(new GreetResponse { Greeting = "Hello" }.ToByteArray()), 1);
                 break;
             case "web-no-trailer-frame":
                 body = s_hello;
                 break;
             case "web-data-after-trailers":
-                body = [.. s_hello, .. Frame("grpc-status: 0\r\n"u8.ToArray(), 0x80), .. s_hello];
+                body = [.. s_hello, .. WireBytes.Frame("grpc-status: 0\r\n"u8.ToArray(), 0x80), .. s_hello];
                 break;
             case "web-gzip-trailers":
                 headers["grpc-encoding"] = "gzip";
-                body = [.. s_hello, .. Frame(Gzip("grpc-status: 0\r\nx-t: 1\r\n"u8.ToArray()), 0x81)];
+                body = [.. s_hello, .. WireBytes.Frame(WireBytes.Gzip("grpc-status: 0\r\nx-t: 1\r\n"u8.ToArray()), 0x81)];
                 break;
             case "web-lenient-trailers":
-                body = [.. s_hello, .. Frame("Grpc-Status:  0 \nX-T: a:b\r\n\r\n"u8.ToArray(), 0x80)];
+                body = [.. s_hello, .. WireBytes.Frame("Grpc-Status:  0 \nX-T: a:b\r\n\r\n"u8.ToArray(), 0x80)];
                 break;
             case "web-bad-trailer-line":
-                body = [.. s_hello, .. Frame("grpc-status 0\r\n"u8.ToArray(), 0x80)];
+                body = [.. s_hello, .. WireBytes.Frame("grpc-status 0\r\n"u8.ToArray(), 0x80)];
                 break;
         }
 

@@ -51,7 +51,7 @@ public sealed class GrpcDotnetServer : IAsyncDisposable
         });
         var logs = new ConcurrentQueue<string>();
         builder.Logging.ClearProviders();
-        builder.Logging.AddProvider(new RecordingLoggerProvider(logs));
+        builder.Logging.AddProvider(new TestServer.RecordingLoggerProvider(logs));
 
         // A singleton, so the test sees what every call recorded (grpc-dotnet resolves the service from DI first).
         builder.Services.AddSingleton<GrpcDotnetGreetService>();
@@ -70,30 +70,5 @@ public sealed class GrpcDotnetServer : IAsyncDisposable
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         await _app.StopAsync(stop.Token);
         await _app.DisposeAsync();
-    }
-
-    private sealed class RecordingLoggerProvider(ConcurrentQueue<string> logs) : ILoggerProvider
-    {
-        public ILogger CreateLogger(string categoryName) => new Logger(categoryName, logs);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Logger(string category, ConcurrentQueue<string> logs) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                if (IsEnabled(logLevel))
-                {
-                    logs.Enqueue($"{logLevel} {category}: {formatter(state, exception)} {exception}");
-                }
-            }
-        }
     }
 }

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Net;
 using System.Net.Http.Headers;
@@ -57,30 +56,6 @@ public sealed class GrpcWireTests : IAsyncLifetime
         return (response, bytes);
     }
 
-    private static byte[] Frame(byte[] payload, byte flags = 0)
-    {
-        byte[] frame = new byte[5 + payload.Length];
-        frame[0] = flags;
-        BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(1), payload.Length);
-        payload.CopyTo(frame, 5);
-        return frame;
-    }
-
-    private static List<(byte Flags, byte[] Payload)> Frames(byte[] body)
-    {
-        var frames = new List<(byte, byte[])>();
-        int offset = 0;
-        while (offset < body.Length)
-        {
-            int length = BinaryPrimitives.ReadInt32BigEndian(body.AsSpan(offset + 1));
-            frames.Add((body[offset], body.AsSpan(offset + 5, length).ToArray()));
-            offset += 5 + length;
-        }
-
-        Assert.Equal(body.Length, offset);
-        return frames;
-    }
-
     private static string One(HttpHeaders headers, string key) => Assert.Single(headers.GetValues(key));
 
     private static string? Value(HttpHeaders headers, string key) =>
@@ -89,12 +64,12 @@ public sealed class GrpcWireTests : IAsyncLifetime
     [Fact]
     public async Task Unary_Success_MessageThenTrailersWithStatusZero()
     {
-        (HttpResponseMessage response, byte[] body) = await SendAsync(Greet, "application/grpc", Frame(s_ada), headers: ("x-echo-bin", "AAEC/v8"));
+        (HttpResponseMessage response, byte[] body) = await SendAsync(Greet, "application/grpc", WireBytes.Frame(s_ada), headers: ("x-echo-bin", "AAEC/v8"));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("application/grpc", response.Content.Headers.ContentType?.MediaType);
         Assert.Equal("v1", One(response.Headers, "greet-version"));
         Assert.Null(Value(response.Headers, "grpc-status"));
-        (byte flags, byte[] payload) = Assert.Single(Frames(body));
+        (byte flags, byte[] payload) = Assert.Single(WireBytes.Frames(body));
         Assert.Equal(0, flags);
         Assert.Equal("Hello, Ada!", GreetResponse.Parser.ParseFrom(payload).Greeting);
         Assert.Equal("0", One(response.TrailingHeaders, "grpc-status"));
@@ -107,7 +82,7 @@ public sealed class GrpcWireTests : IAsyncLifetime
     public async Task Error_MessagePercentEncodedAndDetailsInStatusDetailsBin()
     {
         (HttpResponseMessage response, byte[] body) = await SendAsync(
-            Greet, "application/grpc+proto", Frame(s_ada), headers: [("x-fail", "failed_precondition"), ("x-odd-message", "1"), ("x-detail", "why")]);
+            Greet, "application/grpc+proto", WireBytes.Frame(s_ada), headers: [("x-fail", "failed_precondition"), ("x-odd-message", "1"), ("x-detail", "why")]);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Empty(body);
         Assert.Equal("yes", One(response.Headers, "x-error-meta"));
@@ -124,7 +99,7 @@ public sealed class GrpcWireTests : IAsyncLifetime
     [Fact]
     public async Task Error_WithoutDetails_NoStatusDetailsBin()
     {
-        (HttpResponseMessage response, _) = await SendAsync(Greet, "application/grpc", Frame(s_ada), headers: ("x-fail", "not_found"));
+        (HttpResponseMessage response, _) = await SendAsync(Greet, "application/grpc", WireBytes.Frame(s_ada), headers: ("x-fail", "not_found"));
         Assert.Equal("5", One(response.TrailingHeaders, "grpc-status"));
         Assert.Equal("failed as asked", One(response.TrailingHeaders, "grpc-message"));
         Assert.Null(Value(response.TrailingHeaders, "grpc-status-details-bin"));
@@ -133,7 +108,7 @@ public sealed class GrpcWireTests : IAsyncLifetime
     [Fact]
     public async Task ImmediateError_TrailersOnly_StatusInHeadersNoBodyNoTrailers()
     {
-        (HttpResponseMessage response, byte[] body) = await SendAsync(Greet, "application/grpc", Frame(s_ada), headers: ("grpc-timeout", "12x"));
+        (HttpResponseMessage response, byte[] body) = await SendAsync(Greet, "application/grpc", WireBytes.Frame(s_ada), headers: ("grpc-timeout", "12x"));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("application/grpc", response.Content.Headers.ContentType?.MediaType);
         Assert.Equal("3", One(response.Headers, "grpc-status"));
@@ -152,7 +127,7 @@ public sealed class GrpcWireTests : IAsyncLifetime
     [InlineData("99999999n", 99.999999)]
     public async Task GrpcTimeout_EveryUnit_BecomesTheHandlersDeadline(string header, double expectedMs)
     {
-        (HttpResponseMessage response, _) = await SendAsync(Greet, "application/grpc", Frame(s_ada), headers: ("grpc-timeout", header));
+        (HttpResponseMessage response, _) = await SendAsync(Greet, "application/grpc", WireBytes.Frame(s_ada), headers: ("grpc-timeout", header));
         if (expectedMs < 0)
         {
             Assert.Equal("3", One(response.Headers, "grpc-status"));
@@ -169,7 +144,7 @@ public sealed class GrpcWireTests : IAsyncLifetime
     public async Task GrpcTimeout_LargestHours_NoDeadline()
     {
         // 99,999,999 hours is past the end of the calendar: no deadline, not a crash.
-        (HttpResponseMessage response, _) = await SendAsync(Greet, "application/grpc", Frame(s_ada), headers: ("grpc-timeout", "99999999H"));
+        (HttpResponseMessage response, _) = await SendAsync(Greet, "application/grpc", WireBytes.Frame(s_ada), headers: ("grpc-timeout", "99999999H"));
         Assert.Equal("0", One(response.TrailingHeaders, "grpc-status"));
         Assert.Null(_server.Service.Timeouts[GreetServiceConnect.Procedures.Greet]);
     }
@@ -177,7 +152,7 @@ public sealed class GrpcWireTests : IAsyncLifetime
     [Fact]
     public async Task UnknownGrpcEncoding_UnimplementedWithAcceptList()
     {
-        (HttpResponseMessage response, _) = await SendAsync(Greet, "application/grpc", Frame(s_ada, 1), headers: ("grpc-encoding", "snappy"));
+        (HttpResponseMessage response, _) = await SendAsync(Greet, "application/grpc", WireBytes.Frame(s_ada, 1), headers: ("grpc-encoding", "snappy"));
         Assert.Equal("12", One(response.Headers, "grpc-status"));
         Assert.Equal("gzip, br", One(response.Headers, "grpc-accept-encoding"));
         Assert.Contains("snappy", Value(response.Headers, "grpc-message"), StringComparison.Ordinal);
@@ -186,17 +161,11 @@ public sealed class GrpcWireTests : IAsyncLifetime
     [Fact]
     public async Task GzipRequestAndAcceptedResponse_CompressedFramesBothWays()
     {
-        using var packed = new MemoryStream();
-        using (var gzip = new GZipStream(packed, CompressionLevel.Fastest, leaveOpen: true))
-        {
-            gzip.Write(s_ada);
-        }
-
         (HttpResponseMessage response, byte[] body) = await SendAsync(
-            Greet, "application/grpc", Frame(packed.ToArray(), 1), headers: [("grpc-encoding", "gzip"), ("grpc-accept-encoding", "gzip")]);
+            Greet, "application/grpc", WireBytes.Frame(WireBytes.Gzip(s_ada), 1), headers: [("grpc-encoding", "gzip"), ("grpc-accept-encoding", "gzip")]);
         Assert.Equal("0", One(response.TrailingHeaders, "grpc-status"));
         Assert.Equal("gzip", One(response.Headers, "grpc-encoding"));
-        (byte flags, byte[] payload) = Assert.Single(Frames(body));
+        (byte flags, byte[] payload) = Assert.Single(WireBytes.Frames(body));
         Assert.Equal(1, flags);
         using var unpacked = new GZipStream(new MemoryStream(payload), CompressionMode.Decompress);
         Assert.Equal("Hello, Ada!", GreetResponse.Parser.ParseFrom(unpacked).Greeting);
@@ -214,11 +183,11 @@ public sealed class GrpcWireTests : IAsyncLifetime
         byte[] body = kind switch
         {
             "" => [],
-            "two" => [.. Frame(s_ada), .. Frame(s_ada)],
-            "compressed-under-identity" => Frame(s_ada, 1),
-            "truncated" => Frame(s_ada)[..^2],
-            "not-proto" => Frame([0xFF, 0xFF, 0xFF]),
-            _ => Frame(new byte[1025]),
+            "two" => [.. WireBytes.Frame(s_ada), .. WireBytes.Frame(s_ada)],
+            "compressed-under-identity" => WireBytes.Frame(s_ada, 1),
+            "truncated" => WireBytes.Frame(s_ada)[..^2],
+            "not-proto" => WireBytes.Frame([0xFF, 0xFF, 0xFF]),
+            _ => WireBytes.Frame(new byte[1025]),
         };
         (HttpResponseMessage response, _) = await SendAsync(Greet, "application/grpc", body);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -231,7 +200,7 @@ public sealed class GrpcWireTests : IAsyncLifetime
     [InlineData("application/grpc-web-text+json")]
     public async Task UnsupportedGrpcContentType_415(string contentType)
     {
-        (HttpResponseMessage response, _) = await SendAsync(Greet, contentType, Frame(s_ada));
+        (HttpResponseMessage response, _) = await SendAsync(Greet, contentType, WireBytes.Frame(s_ada));
         Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
         Assert.Contains("application/grpc+json", Value(response.Headers, "Accept-Post"), StringComparison.Ordinal);
         Assert.Contains("application/proto", Value(response.Headers, "Accept-Post"), StringComparison.Ordinal);
@@ -240,14 +209,14 @@ public sealed class GrpcWireTests : IAsyncLifetime
     [Fact]
     public async Task GrpcOverHttp11_505()
     {
-        (HttpResponseMessage response, _) = await SendAsync(Greet, "application/grpc", Frame(s_ada), http2: false);
+        (HttpResponseMessage response, _) = await SendAsync(Greet, "application/grpc", WireBytes.Frame(s_ada), http2: false);
         Assert.Equal(HttpStatusCode.HttpVersionNotSupported, response.StatusCode);
     }
 
     [Fact]
     public async Task GrpcWithPut_405WithAllow()
     {
-        (HttpResponseMessage response, _) = await SendAsync(Greet, "application/grpc", Frame(s_ada), method: HttpMethod.Put);
+        (HttpResponseMessage response, _) = await SendAsync(Greet, "application/grpc", WireBytes.Frame(s_ada), method: HttpMethod.Put);
         Assert.Equal(HttpStatusCode.MethodNotAllowed, response.StatusCode);
         Assert.Equal("POST", Value(response.Content.Headers, "Allow"));
     }
@@ -258,10 +227,10 @@ public sealed class GrpcWireTests : IAsyncLifetime
     public async Task GrpcWeb_MessagesThenLowerCaseCrlfTrailerFrame_NoHttpTrailers(bool http2)
     {
         (HttpResponseMessage response, byte[] body) = await SendAsync(
-            GreetMany, "application/grpc-web+proto", Frame(s_ada), http2, headers: [("x-echo-bin", "AAEC/v8"), ("x-fail", "data_loss")]);
+            GreetMany, "application/grpc-web+proto", WireBytes.Frame(s_ada), http2, headers: [("x-echo-bin", "AAEC/v8"), ("x-fail", "data_loss")]);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("application/grpc-web", response.Content.Headers.ContentType?.MediaType);
-        List<(byte Flags, byte[] Payload)> frames = Frames(body);
+        List<(byte Flags, byte[] Payload)> frames = WireBytes.Frames(body);
         Assert.Equal(2, frames.Count);
         Assert.Equal("Hello, Ada! (1)", GreetResponse.Parser.ParseFrom(frames[0].Payload).Greeting);
         Assert.Equal(0x80, frames[1].Flags);
@@ -275,10 +244,10 @@ public sealed class GrpcWireTests : IAsyncLifetime
     [Fact]
     public async Task GrpcWebText_Http11_Base64BodiesBothWays()
     {
-        byte[] request = Encoding.ASCII.GetBytes(Convert.ToBase64String(Frame(s_ada)));
+        byte[] request = Encoding.ASCII.GetBytes(Convert.ToBase64String(WireBytes.Frame(s_ada)));
         (HttpResponseMessage response, byte[] body) = await SendAsync(GreetMany, "application/grpc-web-text", request, http2: false);
         Assert.Equal("application/grpc-web-text", response.Content.Headers.ContentType?.MediaType);
-        List<(byte Flags, byte[] Payload)> frames = Frames(DecodeText(body));
+        List<(byte Flags, byte[] Payload)> frames = WireBytes.Frames(DecodeText(body));
         Assert.Equal(4, frames.Count);
         Assert.Equal("Hello, Ada! (3)", GreetResponse.Parser.ParseFrom(frames[2].Payload).Greeting);
         Assert.Contains("grpc-status: 0\r\n", Encoding.ASCII.GetString(frames[3].Payload), StringComparison.Ordinal);
@@ -288,11 +257,11 @@ public sealed class GrpcWireTests : IAsyncLifetime
     public async Task GrpcWebText_PaddedChunksInRequest_Accepted()
     {
         // The request split after the prefix, each part padded on its own (§3: padding at any flush point).
-        byte[] frame = Frame(s_ada);
+        byte[] frame = WireBytes.Frame(s_ada);
         string text = Convert.ToBase64String(frame[..4]) + Convert.ToBase64String(frame[4..]);
         (HttpResponseMessage response, byte[] body) = await SendAsync(Greet, "application/grpc-web-text", Encoding.ASCII.GetBytes(text), http2: false);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        List<(byte Flags, byte[] Payload)> frames = Frames(DecodeText(body));
+        List<(byte Flags, byte[] Payload)> frames = WireBytes.Frames(DecodeText(body));
         Assert.Equal("Hello, Ada!", GreetResponse.Parser.ParseFrom(frames[0].Payload).Greeting);
         Assert.Contains("grpc-status: 0\r\n", Encoding.ASCII.GetString(frames[1].Payload), StringComparison.Ordinal);
     }

@@ -127,7 +127,8 @@ public sealed class TestServer : IAsyncDisposable
         _certificate?.Dispose();
     }
 
-    private sealed class RecordingLoggerProvider(ConcurrentQueue<string> logs) : ILoggerProvider
+    /// <summary>Records warnings and errors, with their exceptions (also used by <see cref="GrpcDotnetServer"/>).</summary>
+    internal sealed class RecordingLoggerProvider(ConcurrentQueue<string> logs) : ILoggerProvider
     {
         public ILogger CreateLogger(string categoryName) => new Logger(categoryName, logs);
 

@@ -29,7 +29,7 @@ public sealed class EnvelopeTests
         byte[] frame = Frame(EnvelopeFlags.Compressed, [9, 9, 9]);
         for (int split = 1; split < Envelope.PrefixLength; split++)
         {
-            ReadOnlySequence<byte> sequence = Segments(frame[..split], frame[split..]);
+            ReadOnlySequence<byte> sequence = Sequences.TwoSegments(frame[..split], frame[split..]);
 
             Assert.True(Envelope.TryReadPrefix(sequence, out EnvelopeFlags flags, out uint length));
             Assert.Equal(EnvelopeFlags.Compressed, flags);
@@ -151,27 +151,4 @@ public sealed class EnvelopeTests
 
     private static EnvelopeReader ReaderOver(byte[] input, int maxMessageSize, Code malformed = Code.InvalidArgument) =>
         new(PipeReader.Create(new MemoryStream(input)), maxMessageSize, malformed);
-
-    private static ReadOnlySequence<byte> Segments(byte[] first, byte[] second)
-    {
-        var head = new Segment(first, 0);
-        Segment tail = head.Append(second);
-        return new ReadOnlySequence<byte>(head, 0, tail, second.Length);
-    }
-
-    private sealed class Segment : ReadOnlySequenceSegment<byte>
-    {
-        public Segment(ReadOnlyMemory<byte> memory, long runningIndex)
-        {
-            Memory = memory;
-            RunningIndex = runningIndex;
-        }
-
-        public Segment Append(ReadOnlyMemory<byte> memory)
-        {
-            var next = new Segment(memory, RunningIndex + Memory.Length);
-            Next = next;
-            return next;
-        }
-    }
 }

@@ -596,7 +596,7 @@ public sealed class GrpcProtocolTests
         {
             Headers trailers = Headers.CreateReceived();
 
-            GrpcProtocol.ReadWebTrailers(Segments(block[..split], block[split..]), trailers);
+            GrpcProtocol.ReadWebTrailers(Sequences.TwoSegments(block[..split], block[split..]), trailers);
 
             Assert.Equal(["grpc-status: 5", "grpc-message: not%20found"], Lines(trailers));
         }
@@ -657,27 +657,4 @@ public sealed class GrpcProtocolTests
     private static string DetailsBin(ConnectException error) => HeaderRules.EncodeBinary(GrpcProtocol.EncodeStatus(error));
 
     private static string[] Lines(Headers headers) => [.. headers.Select(entry => $"{entry.Key}: {entry.Value}")];
-
-    private static ReadOnlySequence<byte> Segments(byte[] first, byte[] second)
-    {
-        var head = new Segment(first, 0);
-        Segment tail = head.Append(second);
-        return new ReadOnlySequence<byte>(head, 0, tail, second.Length);
-    }
-
-    private sealed class Segment : ReadOnlySequenceSegment<byte>
-    {
-        public Segment(ReadOnlyMemory<byte> memory, long runningIndex)
-        {
-            Memory = memory;
-            RunningIndex = runningIndex;
-        }
-
-        public Segment Append(ReadOnlyMemory<byte> memory)
-        {
-            var next = new Segment(memory, RunningIndex + Memory.Length);
-            Next = next;
-            return next;
-        }
-    }
 }

@@ -25,7 +25,6 @@ internal sealed class ConnectServerCall : HttpServerCall
     private bool _requestRead;
     private PooledBufferWriter? _unaryResponse;
     private bool _unaryResponseCompressed;
-    private bool _headersSent;
 
     public ConnectServerCall(HttpContext http, Method method, MessageCodec codec, bool streaming, bool isGet, ConnectServerOptions options)
         : base(http, method, codec, options)
@@ -38,27 +37,7 @@ internal sealed class ConnectServerCall : HttpServerCall
     {
         HttpRequest request = Http.Request;
         IHeaderDictionary headers = request.Headers;
-        TimeSpan? timeout = null;
-        ConnectException? error = null;
-        string? timeoutText = headers[ConnectProtocol.TimeoutHeader];
-        if (timeoutText is not null)
-        {
-            if (ConnectProtocol.TryParseTimeout(timeoutText, out TimeSpan parsed))
-            {
-                timeout = parsed;
-            }
-            else
-            {
-                error = new ConnectException(Code.InvalidArgument, $"protocol error: invalid {ConnectProtocol.TimeoutHeader} '{HeaderRules.Printable(timeoutText)}': expected 1 to 10 digits");
-            }
-        }
-
-        CreateContext(Protocol.Connect, ReceivedHeaders(), timeout);
-        if (error is not null)
-        {
-            throw error;
-        }
-
+        CreateContext(Protocol.Connect);
         if (_isGet)
         {
             ReadGetParameters(request.Query);
@@ -195,9 +174,7 @@ internal sealed class ConnectServerCall : HttpServerCall
         Headers trailers = ContextOrNull?.ResponseTrailers ?? Headers.Empty;
         if (_streaming)
         {
-            // Error headers go with the response headers when those have not gone yet,
-            // otherwise into the end-stream metadata beside the error's trailers.
-            Headers? errorMetadata = _headersSent ? error?.Metadata : error?.Trailers;
+            Headers? errorMetadata = ErrorTrailers(error);
             SendStreamHeaders(error?.Headers);
 
             using var endStream = new PooledBufferWriter();
@@ -243,28 +220,8 @@ internal sealed class ConnectServerCall : HttpServerCall
         await response.Body.WriteAsync(json.WrittenMemory, Http.RequestAborted).ConfigureAwait(false);
     }
 
-    private void SendStreamHeaders(Headers? errorHeaders)
-    {
-        if (_headersSent)
-        {
-            return;
-        }
-
-        _headersSent = true;
-        HttpResponse response = Http.Response;
-        response.StatusCode = StatusCodes.Status200OK;
-        response.ContentType = ConnectProtocol.StreamContentType(Codec);
-        IHeaderDictionary headers = response.Headers;
-        if (ResponseCompressor is not null)
-        {
-            headers[ConnectProtocol.StreamContentEncodingHeader] = ResponseCompressor.Name;
-        }
-
-        headers[ConnectProtocol.StreamAcceptEncodingHeader] = Compressor.AcceptList;
-        AppendHeaders(headers, ContextOrNull?.ResponseHeaders, null);
-        AppendHeaders(headers, errorHeaders, null);
-        ContextOrNull?.MarkHeadersSent();
-    }
+    private void SendStreamHeaders(Headers? errorHeaders) =>
+        SendResponseHeaders(ConnectProtocol.StreamContentType(Codec), ConnectProtocol.StreamContentEncodingHeader, ConnectProtocol.StreamAcceptEncodingHeader, errorHeaders);
 
     public override void Dispose()
     {

@@ -15,7 +15,6 @@ internal sealed class GrpcServerCall : HttpServerCall
 {
     private readonly GrpcWire _wire;
     private PipeReader? _textBody;
-    private bool _headersSent;
 
     public GrpcServerCall(HttpContext http, Method method, MessageCodec codec, GrpcWire wire, ConnectServerOptions options)
         : base(http, method, codec, options)
@@ -26,27 +25,7 @@ internal sealed class GrpcServerCall : HttpServerCall
     public override void Start()
     {
         IHeaderDictionary headers = Http.Request.Headers;
-        TimeSpan? timeout = null;
-        ConnectException? error = null;
-        string? timeoutText = headers[GrpcProtocol.TimeoutHeader];
-        if (timeoutText is not null)
-        {
-            if (GrpcProtocol.TryParseTimeout(timeoutText, out TimeSpan parsed))
-            {
-                timeout = parsed;
-            }
-            else
-            {
-                error = new ConnectException(Code.InvalidArgument, $"protocol error: invalid {GrpcProtocol.TimeoutHeader} '{HeaderRules.Printable(timeoutText)}': expected 1 to 8 digits and a unit (H, M, S, m, u, n)");
-            }
-        }
-
-        CreateContext(GrpcProtocol.ToProtocol(_wire), ReceivedHeaders(), timeout);
-        if (error is not null)
-        {
-            throw error;
-        }
-
+        CreateContext(GrpcProtocol.ToProtocol(_wire));
         RequestCompressor = FindRequestCompressor(headers[GrpcProtocol.EncodingHeader]);
         ResponseCompressor = RequestCompressor ?? Compressor.Negotiate(headers[GrpcProtocol.AcceptEncodingHeader]);
     }
@@ -67,21 +46,8 @@ internal sealed class GrpcServerCall : HttpServerCall
         using PooledBufferWriter payload = MessageFraming.Encode(message, Codec, ResponseCompressor, MaxSend, out bool compressed);
         SendHeaders(null);
         PipeWriter body = Http.Response.BodyWriter;
-        WriteFrame(body, compressed ? EnvelopeFlags.Compressed : EnvelopeFlags.None, payload.WrittenSpan);
+        GrpcProtocol.WriteFrame(body, _wire, compressed ? EnvelopeFlags.Compressed : EnvelopeFlags.None, payload.WrittenSpan);
         await FlushAsync(body, cancellationToken).ConfigureAwait(false);
-    }
-
-    private void WriteFrame(PipeWriter body, EnvelopeFlags flags, ReadOnlySpan<byte> payload)
-    {
-        if (_wire != GrpcWire.WebText)
-        {
-            Envelope.WriteFrame(body, flags, payload);
-            return;
-        }
-
-        using var frame = new PooledBufferWriter(Envelope.PrefixLength + payload.Length);
-        Envelope.WriteFrame(frame, flags, payload);
-        GrpcProtocol.WriteBase64(body, frame.WrittenSpan);
     }
 
     public override async Task FinishAsync(ConnectException? error)
@@ -92,16 +58,14 @@ internal sealed class GrpcServerCall : HttpServerCall
 
         // Trailers-only (§2, §3) when nothing went out and there are no headers to keep apart
         // from the trailers: a client reads every header of such a response as a trailer.
-        if (!_headersSent && (context is null || context.ResponseHeaders.Count == 0) && (error is null || error.Headers.Count == 0))
+        if (!HeadersSent && (context is null || context.ResponseHeaders.Count == 0) && (error is null || error.Headers.Count == 0))
         {
             SendHeaders(null);
             AppendHeaders(response.Headers, End(trailers, error, error?.Trailers), null);
             return;
         }
 
-        // Error headers go with the response headers when those have not gone yet, otherwise
-        // they join the trailers.
-        Headers? errorMetadata = _headersSent ? error?.Metadata : error?.Trailers;
+        Headers? errorMetadata = ErrorTrailers(error);
         SendHeaders(error?.Headers);
         Headers end = End(trailers, error, errorMetadata);
         if (_wire == GrpcWire.Grpc)
@@ -116,7 +80,7 @@ internal sealed class GrpcServerCall : HttpServerCall
 
         using var block = new PooledBufferWriter();
         GrpcProtocol.WriteWebTrailers(block, end);
-        WriteFrame(response.BodyWriter, EnvelopeFlags.Trailers, block.WrittenSpan);
+        GrpcProtocol.WriteFrame(response.BodyWriter, _wire, EnvelopeFlags.Trailers, block.WrittenSpan);
         await response.BodyWriter.FlushAsync(Http.RequestAborted).ConfigureAwait(false);
     }
 
@@ -134,28 +98,8 @@ internal sealed class GrpcServerCall : HttpServerCall
         return end;
     }
 
-    private void SendHeaders(Headers? errorHeaders)
-    {
-        if (_headersSent)
-        {
-            return;
-        }
-
-        _headersSent = true;
-        HttpResponse response = Http.Response;
-        response.StatusCode = StatusCodes.Status200OK;
-        response.ContentType = GrpcProtocol.ContentType(_wire, Codec);
-        IHeaderDictionary headers = response.Headers;
-        if (ResponseCompressor is not null)
-        {
-            headers[GrpcProtocol.EncodingHeader] = ResponseCompressor.Name;
-        }
-
-        headers[GrpcProtocol.AcceptEncodingHeader] = Compressor.AcceptList;
-        AppendHeaders(headers, ContextOrNull?.ResponseHeaders, null);
-        AppendHeaders(headers, errorHeaders, null);
-        ContextOrNull?.MarkHeadersSent();
-    }
+    private void SendHeaders(Headers? errorHeaders) =>
+        SendResponseHeaders(GrpcProtocol.ContentType(_wire, Codec), GrpcProtocol.EncodingHeader, GrpcProtocol.AcceptEncodingHeader, errorHeaders);
 
     public override void Dispose()
     {

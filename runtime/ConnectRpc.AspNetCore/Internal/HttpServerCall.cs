@@ -56,6 +56,9 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
     /// <summary>The context, or null if <see cref="Start"/> failed before making it.</summary>
     protected RequestContext? ContextOrNull => _context;
 
+    /// <summary>Whether the response headers have been sent (they leave with the first message).</summary>
+    protected bool HeadersSent { get; private set; }
+
     /// <summary>
     /// Reads the protocol headers and creates the context. Throws <see cref="ConnectException"/>
     /// for bad ones, after the context exists where the headers allowed it.
@@ -66,7 +69,7 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
     public abstract Task FinishAsync(ConnectException? error);
 
     /// <summary>The request headers as received (pseudo-headers are not among them).</summary>
-    protected Headers ReceivedHeaders()
+    private Headers ReceivedHeaders()
     {
         IHeaderDictionary headers = Http.Request.Headers;
         Headers received = Headers.CreateReceived(headers.Count);
@@ -82,28 +85,45 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
     }
 
     /// <summary>
-    /// Makes the handler's context. The clock starts now (§6): the deadline cancels the
-    /// handler's token together with the client going away.
+    /// Makes the handler's context from the received headers and the protocol's timeout header
+    /// (<c>Connect-Timeout-Ms</c> or <c>grpc-timeout</c>, §6). The clock starts now: the deadline
+    /// cancels the handler's token together with the client going away. A malformed timeout is
+    /// invalid_argument, thrown once the context exists so the error can still be answered.
     /// </summary>
-    protected void CreateContext(Protocol protocol, Headers received, TimeSpan? timeout)
+    protected void CreateContext(Protocol protocol)
     {
+        bool connect = protocol == Protocol.Connect;
+        string timeoutHeader = connect ? ConnectProtocol.TimeoutHeader : GrpcProtocol.TimeoutHeader;
+        string? timeoutText = Http.Request.Headers[timeoutHeader];
+        TimeSpan parsed = default;
+        bool valid = timeoutText is null ||
+            (connect ? ConnectProtocol.TryParseTimeout(timeoutText, out parsed) : GrpcProtocol.TryParseTimeout(timeoutText, out parsed));
+
         DateTimeOffset? deadline = null;
         DateTimeOffset now = DateTimeOffset.UtcNow;
         // A timeout past the end of the calendar (grpc-timeout allows 99,999,999 hours) is no timeout (§6).
-        if (timeout is { } t && t < DateTimeOffset.MaxValue - now)
+        if (timeoutText is not null && valid && parsed < DateTimeOffset.MaxValue - now)
         {
-            deadline = now + t;
-            if (t <= s_maxTimer)
+            deadline = now + parsed;
+            if (parsed <= s_maxTimer)
             {
-                _deadline = new CancellationTokenSource(t);
+                _deadline = new CancellationTokenSource(parsed);
                 _linked = CancellationTokenSource.CreateLinkedTokenSource(Http.RequestAborted, _deadline.Token);
             }
         }
 
-        _context = new RequestContext(_method.Procedure, received, protocol, deadline, cancellationToken: _linked?.Token ?? Http.RequestAborted)
+        _context = new RequestContext(_method.Procedure, ReceivedHeaders(), protocol, deadline, cancellationToken: _linked?.Token ?? Http.RequestAborted)
         {
             TransportContext = Http,
         };
+
+        if (!valid)
+        {
+            throw new ConnectException(
+                Code.InvalidArgument,
+                $"protocol error: invalid {timeoutHeader} '{HeaderRules.Printable(timeoutText!)}': expected " +
+                (connect ? "1 to 10 digits" : "1 to 8 digits and a unit (H, M, S, m, u, n)"));
+        }
     }
 
     /// <summary>The compressor a request names; unknown names are unimplemented (§7).</summary>
@@ -166,6 +186,39 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
             throw new ConnectException(Code.Canceled, "the client is gone");
         }
     }
+
+    /// <summary>
+    /// Sends the 200 response headers, once: the content type, the response encoding and the
+    /// accepted ones under the protocol's names, the handler's headers and an error's headers.
+    /// </summary>
+    protected void SendResponseHeaders(string contentType, string encodingHeader, string acceptEncodingHeader, Headers? errorHeaders)
+    {
+        if (HeadersSent)
+        {
+            return;
+        }
+
+        HeadersSent = true;
+        HttpResponse response = Http.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = contentType;
+        IHeaderDictionary headers = response.Headers;
+        if (ResponseCompressor is not null)
+        {
+            headers[encodingHeader] = ResponseCompressor.Name;
+        }
+
+        headers[acceptEncodingHeader] = Compressor.AcceptList;
+        AppendHeaders(headers, _context?.ResponseHeaders, null);
+        AppendHeaders(headers, errorHeaders, null);
+        _context?.MarkHeadersSent();
+    }
+
+    /// <summary>
+    /// The error metadata that ends a stream beside the trailers: all of it once the response
+    /// headers are gone, otherwise only the error's trailers (its headers go with the response headers).
+    /// </summary>
+    protected Headers? ErrorTrailers(ConnectException? error) => HeadersSent ? error?.Metadata : error?.Trailers;
 
     protected static void AppendHeaders(IHeaderDictionary target, Headers? source, string? prefix)
     {

@@ -59,14 +59,14 @@ internal static class ConnectProtocol
             return null;
         }
 
-        ReadOnlySpan<char> rest = contentType.AsSpan(prefix.Length);
-        int parameters = rest.IndexOf(';');
-        if (parameters >= 0)
-        {
-            rest = rest[..parameters];
-        }
+        return CodecNamed(WithoutParameters(contentType.AsSpan(prefix.Length)).Trim());
+    }
 
-        return CodecNamed(rest.Trim());
+    /// <summary>A media type without its parameters (<c>; charset=utf-8</c> and the like).</summary>
+    public static ReadOnlySpan<char> WithoutParameters(ReadOnlySpan<char> mediaType)
+    {
+        int parameters = mediaType.IndexOf(';');
+        return parameters >= 0 ? mediaType[..parameters] : mediaType;
     }
 
     /// <summary>Parses <c>Connect-Timeout-Ms</c>: a positive integer of at most 10 digits (§6).</summary>

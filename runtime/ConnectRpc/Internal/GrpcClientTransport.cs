@@ -59,18 +59,8 @@ internal sealed class GrpcClientTransport(HttpTransportSettings settings, GrpcWi
             return request;
         }
 
-        protected override void WriteFrame(IBufferWriter<byte> output, EnvelopeFlags flags, ReadOnlySpan<byte> payload)
-        {
-            if (wire != GrpcWire.WebText)
-            {
-                base.WriteFrame(output, flags, payload);
-                return;
-            }
-
-            using var frame = new PooledBufferWriter(Envelope.PrefixLength + payload.Length);
-            Envelope.WriteFrame(frame, flags, payload);
-            GrpcProtocol.WriteBase64(output, frame.WrittenSpan);
-        }
+        protected override void WriteFrame(IBufferWriter<byte> output, EnvelopeFlags flags, ReadOnlySpan<byte> payload) =>
+            GrpcProtocol.WriteFrame(output, wire, flags, payload);
 
         public override async ValueTask<TResponse?> ReceiveAsync(CancellationToken cancellationToken)
         {

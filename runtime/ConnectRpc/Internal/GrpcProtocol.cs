@@ -65,14 +65,7 @@ internal static class GrpcProtocol
             return false;
         }
 
-        ReadOnlySpan<char> rest = contentType.AsSpan(GrpcContentType.Length);
-        int parameters = rest.IndexOf(';');
-        if (parameters >= 0)
-        {
-            rest = rest[..parameters];
-        }
-
-        rest = rest.TrimEnd();
+        ReadOnlySpan<char> rest = ConnectProtocol.WithoutParameters(contentType.AsSpan(GrpcContentType.Length)).TrimEnd();
         if (rest.StartsWith("-web-text", StringComparison.OrdinalIgnoreCase))
         {
             wire = GrpcWire.WebText;
@@ -432,6 +425,23 @@ internal static class GrpcProtocol
 
             trailers.AddReceived(line[..colon].Trim().ToString().ToLowerInvariant(), line[(colon + 1)..].Trim().ToString());
         }
+    }
+
+    /// <summary>
+    /// Writes one frame as the wire carries it: as is, or for gRPC-Web text base64-encoded on
+    /// its own (padding may then sit between frames, §3).
+    /// </summary>
+    public static void WriteFrame(IBufferWriter<byte> output, GrpcWire wire, EnvelopeFlags flags, ReadOnlySpan<byte> payload)
+    {
+        if (wire != GrpcWire.WebText)
+        {
+            Envelope.WriteFrame(output, flags, payload);
+            return;
+        }
+
+        using var frame = new PooledBufferWriter(Envelope.PrefixLength + payload.Length);
+        Envelope.WriteFrame(frame, flags, payload);
+        WriteBase64(output, frame.WrittenSpan);
     }
 
     /// <summary>Base64-encodes a chunk of a gRPC-Web text body (each chunk padded on its own, §3).</summary>
