@@ -192,6 +192,18 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
                 return received.WithoutReceivedMetadata();
             case ConnectException connect:
                 return connect;
+            case BadHttpRequestException bad:
+                // Kestrel refused the request body (framing, size, data rate): the client's fault, not the handler's.
+                ServerLog.BadRequestBody(_logger, _method.Method.Procedure, bad);
+                return new ConnectException(
+                    bad.StatusCode switch
+                    {
+                        StatusCodes.Status413PayloadTooLarge => Code.ResourceExhausted,
+                        StatusCodes.Status408RequestTimeout => Code.DeadlineExceeded,
+                        _ => Code.InvalidArgument,
+                    },
+                    "malformed HTTP request: " + bad.Message,
+                    ex);
             case OperationCanceledException when call.DeadlineExpired:
                 return new ConnectException(Code.DeadlineExceeded, "the call exceeded its deadline", ex);
             case OperationCanceledException when http.RequestAborted.IsCancellationRequested:
@@ -221,4 +233,7 @@ internal static partial class ServerLog
 
     [LoggerMessage(2, LogLevel.Debug, "The response of {Procedure} could not be completed: the client is gone.")]
     public static partial void ResponseAbandoned(ILogger logger, string procedure, Exception exception);
+
+    [LoggerMessage(3, LogLevel.Debug, "The request body of {Procedure} was refused by the HTTP server.")]
+    public static partial void BadRequestBody(ILogger logger, string procedure, Exception exception);
 }

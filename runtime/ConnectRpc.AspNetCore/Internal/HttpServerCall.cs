@@ -68,15 +68,25 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
     /// <summary>Writes the end of the call: the response or the error, and the trailers.</summary>
     public abstract Task FinishAsync(ConnectException? error);
 
-    /// <summary>The request headers as received (pseudo-headers are not among them).</summary>
-    private Headers ReceivedHeaders()
+    /// <summary>
+    /// The request headers as received (pseudo-headers are not among them), and the first
+    /// binary (<c>-bin</c>) header whose value is not base64, if any.
+    /// </summary>
+    private Headers ReceivedHeaders(out string? invalidBinaryKey)
     {
+        invalidBinaryKey = null;
         IHeaderDictionary headers = Http.Request.Headers;
         Headers received = Headers.CreateReceived(headers.Count);
         foreach (KeyValuePair<string, StringValues> header in headers)
         {
+            bool binary = HeaderRules.IsBinaryKey(header.Key);
             foreach (string? value in header.Value)
             {
+                if (binary && invalidBinaryKey is null && !HeaderRules.IsBase64List(value))
+                {
+                    invalidBinaryKey = header.Key;
+                }
+
                 received.AddReceived(header.Key, value ?? string.Empty);
             }
         }
@@ -112,7 +122,7 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
             }
         }
 
-        _context = new RequestContext(_method.Procedure, ReceivedHeaders(), protocol, deadline, cancellationToken: _linked?.Token ?? Http.RequestAborted)
+        _context = new RequestContext(_method.Procedure, ReceivedHeaders(out string? invalidBinaryKey), protocol, deadline, cancellationToken: _linked?.Token ?? Http.RequestAborted)
         {
             TransportContext = Http,
         };
@@ -123,6 +133,12 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
                 Code.InvalidArgument,
                 $"protocol error: invalid {timeoutHeader} '{HeaderRules.Printable(timeoutText!)}': expected " +
                 (connect ? "1 to 10 digits" : "1 to 8 digits and a unit (H, M, S, m, u, n)"));
+        }
+
+        // Binary values are base64 on every protocol (§4); the handler should not meet a bad one.
+        if (invalidBinaryKey is not null)
+        {
+            throw new ConnectException(Code.InvalidArgument, $"protocol error: the binary header '{HeaderRules.Printable(invalidBinaryKey)}' is not base64");
         }
     }
 
@@ -235,6 +251,7 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
 
     public virtual void Dispose()
     {
+        _envelopes?.Release();
         _linked?.Dispose();
         _deadline?.Dispose();
     }

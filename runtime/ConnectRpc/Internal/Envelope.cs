@@ -87,12 +87,7 @@ internal sealed class EnvelopeReader(PipeReader reader, int maxMessageSize, Code
     /// </summary>
     public async ValueTask<EnvelopeFrame?> ReadAsync(CancellationToken cancellationToken)
     {
-        if (_consumed is { } consumed)
-        {
-            reader.AdvanceTo(consumed);
-            _consumed = null;
-        }
-
+        Release();
         while (true)
         {
             ReadResult result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
@@ -134,6 +129,19 @@ internal sealed class EnvelopeReader(PipeReader reader, int maxMessageSize, Code
             }
 
             reader.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+
+    /// <summary>
+    /// Gives the last frame's bytes back to the reader, ending its read, so the owner of the
+    /// pipe (Kestrel drains a request body after the call) can use it again.
+    /// </summary>
+    public void Release()
+    {
+        if (_consumed is { } consumed)
+        {
+            _consumed = null;
+            reader.AdvanceTo(consumed);
         }
     }
 }
