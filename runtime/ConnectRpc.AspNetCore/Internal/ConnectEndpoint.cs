@@ -77,19 +77,18 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
             return;
         }
 
-        if (_streaming)
+        // The receive limit governs the body instead of Kestrel's (30,000,000 bytes by default):
+        // a stream's limit is per message, a unary body may carry one message plus framing and
+        // compression overhead. A stream may also idle legitimately: deadlines bound it instead
+        // of Kestrel's minimum data rate, which still guards unary bodies.
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
         {
-            // A stream may idle legitimately; deadlines bound it instead of Kestrel's minimum
-            // data rate, and size limits apply per message instead of to the whole body.
-            if (http.Features.Get<IHttpMinRequestBodyDataRateFeature>() is { } rate)
-            {
-                rate.MinDataRate = null;
-            }
+            size.MaxRequestBodySize = _streaming ? null : (long)_options.MaxReceiveMessageSize + HttpServerCall.UnaryBodySlack;
+        }
 
-            if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
-            {
-                size.MaxRequestBodySize = null;
-            }
+        if (_streaming && http.Features.Get<IHttpMinRequestBodyDataRateFeature>() is { } rate)
+        {
+            rate.MinDataRate = null;
         }
 
         ConnectException? error = null;
@@ -202,7 +201,7 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
                         StatusCodes.Status408RequestTimeout => Code.DeadlineExceeded,
                         _ => Code.InvalidArgument,
                     },
-                    "malformed HTTP request: " + bad.Message,
+                    "the HTTP server refused the request: " + bad.Message,
                     ex);
             case OperationCanceledException when call.DeadlineExpired:
                 return new ConnectException(Code.DeadlineExceeded, "the call exceeded its deadline", ex);

@@ -15,9 +15,6 @@ namespace ConnectRpc.AspNetCore.Internal;
 /// </summary>
 internal sealed class ConnectServerCall : HttpServerCall
 {
-    // Compressed unary bodies may be slightly larger than the message they hold.
-    private const int CompressedSlack = 64 * 1024;
-
     private readonly bool _streaming;
     private readonly bool _isGet;
 
@@ -108,7 +105,7 @@ internal sealed class ConnectServerCall : HttpServerCall
             return Decode(parser, new ReadOnlySequence<byte>(_getPayload), RequestCompressor);
         }
 
-        long cap = RequestCompressor is null ? MaxReceive : (long)MaxReceive + CompressedSlack;
+        long cap = RequestCompressor is null ? MaxReceive : (long)MaxReceive + UnaryBodySlack;
         if (Http.Request.ContentLength > cap)
         {
             throw TooLarge(Http.Request.ContentLength.Value);

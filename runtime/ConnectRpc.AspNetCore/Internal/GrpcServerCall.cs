@@ -103,7 +103,8 @@ internal sealed class GrpcServerCall : HttpServerCall
 
     public override void Dispose()
     {
-        _textBody?.Complete();
+        // The base gives the envelope reader's last frame back first; then the text reader may end.
         base.Dispose();
+        _textBody?.Complete();
     }
 }

@@ -1,0 +1,138 @@
+using Connectrpc.Greet.V1;
+using Google.Protobuf;
+using ConnectRpc.Tests;
+
+namespace ConnectRpc.AspNetCore.Tests;
+
+/// <summary>
+/// The four message size limits (server receive and send, client receive and send) over every
+/// protocol, compressed or not (protocol.md §8): a message exactly at a limit passes and one
+/// byte over fails with resource_exhausted; compressed messages are measured after
+/// decompression, so a small compressed body cannot smuggle in a large message.
+/// </summary>
+public sealed class LimitsTests : IAsyncLifetime
+{
+    private const int ServerReceive = 1024;
+    private const int ServerSend = 512;
+    private const int ClientReceive = 256;
+    private const int ClientSend = 128;
+
+    private TestServer _server = null!;
+
+    // The send limit has a server of its own: a response at it needs a request over the receive limit.
+    public async ValueTask InitializeAsync() => _server = await TestServer.StartAsync(options => options.MaxReceiveMessageSize = ServerReceive);
+
+    public async ValueTask DisposeAsync() => await _server.DisposeAsync();
+
+    public static TheoryData<Protocol, string?, bool> Wires()
+    {
+        var data = new TheoryData<Protocol, string?, bool>();
+        foreach (Protocol protocol in ConnectCallTests.Protocols)
+        {
+            foreach (string? compression in new[] { null, "gzip" })
+            {
+                data.Add(protocol, compression, true);
+                if (protocol != Protocol.Grpc)
+                {
+                    data.Add(protocol, compression, false);
+                }
+            }
+        }
+
+        return data;
+    }
+
+    /// <summary>A request whose encoded size is exactly <paramref name="size"/> bytes.</summary>
+    private static GreetRequest RequestOfSize(int size) => RequestWhere(name => new GreetRequest { Name = name }.CalculateSize(), size);
+
+    /// <summary>A request whose Greet response ("Hello, NAME!") encodes to exactly <paramref name="size"/> bytes.</summary>
+    private static GreetRequest RequestForResponseOfSize(int size) => RequestWhere(name => new GreetResponse { Greeting = $"Hello, {name}!" }.CalculateSize(), size);
+
+    /// <summary>The request with the shortest name for which <paramref name="measure"/> gives <paramref name="size"/>.</summary>
+    private static GreetRequest RequestWhere(Func<string, int> measure, int size)
+    {
+        // A string field costs its length, a tag byte and up to five length bytes.
+        for (int length = Math.Max(0, size - 16); length <= size; length++)
+        {
+            string name = new('x', length);
+            if (measure(name) == size)
+            {
+                return new GreetRequest { Name = name };
+            }
+        }
+
+        throw new InvalidOperationException($"no name gives size {size}");
+    }
+
+    private GreetServiceClient Client(Protocol protocol, string? compression, bool http2, int maxReceive = ConnectClientOptions.DefaultMaxReceiveMessageSize, int maxSend = int.MaxValue) =>
+        _server.Client(http2, new ConnectClientOptions
+        {
+            Protocol = protocol,
+            SendCompression = compression,
+            MaxReceiveMessageSize = maxReceive,
+            MaxSendMessageSize = maxSend,
+        });
+
+    private static async Task AssertAtLimitPassesAndOverFailsAsync(Func<int, Task> call, int limit)
+    {
+        await call(limit).Within();
+        ConnectException error = await Assert.ThrowsAsync<ConnectException>(() => call(limit + 1).Within());
+        Assert.Equal(Code.ResourceExhausted, error.Code);
+        Assert.Contains(limit.ToString(System.Globalization.CultureInfo.InvariantCulture), error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [MemberData(nameof(Wires))]
+    public async Task ServerReceiveLimit_AtLimitPassesOneOverResourceExhausted(Protocol protocol, string? compression, bool http2)
+    {
+        GreetServiceClient client = Client(protocol, compression, http2);
+        await AssertAtLimitPassesAndOverFailsAsync(size => client.GreetAsync(RequestOfSize(size)), ServerReceive);
+    }
+
+    [Theory]
+    [MemberData(nameof(Wires))]
+    public async Task ServerReceiveLimit_ClientStreamMessageOver_ResourceExhausted(Protocol protocol, string? compression, bool http2)
+    {
+        GreetServiceClient client = Client(protocol, compression, http2);
+        await AssertAtLimitPassesAndOverFailsAsync(
+            size => client.GreetEveryoneAsync(ConnectCallTests.Names("a", new string('x', size - 3), "b")), ServerReceive);
+    }
+
+    [Theory]
+    [MemberData(nameof(Wires))]
+    public async Task ServerSendLimit_AtLimitPassesOneOverResourceExhausted(Protocol protocol, string? compression, bool http2)
+    {
+        await using TestServer server = await TestServer.StartAsync(options => options.MaxSendMessageSize = ServerSend);
+        GreetServiceClient client = server.Client(http2, new ConnectClientOptions { Protocol = protocol, SendCompression = compression });
+        await AssertAtLimitPassesAndOverFailsAsync(size => client.GreetAsync(RequestForResponseOfSize(size)), ServerSend);
+    }
+
+    [Theory]
+    [MemberData(nameof(Wires))]
+    public async Task ClientReceiveLimit_AtLimitPassesOneOverResourceExhausted(Protocol protocol, string? compression, bool http2)
+    {
+        GreetServiceClient client = Client(protocol, compression, http2, maxReceive: ClientReceive);
+        await AssertAtLimitPassesAndOverFailsAsync(size => client.GreetAsync(RequestForResponseOfSize(size)), ClientReceive);
+    }
+
+    [Theory]
+    [MemberData(nameof(Wires))]
+    public async Task ClientSendLimit_AtLimitPassesOneOverResourceExhausted(Protocol protocol, string? compression, bool http2)
+    {
+        GreetServiceClient client = Client(protocol, compression, http2, maxSend: ClientSend);
+        await AssertAtLimitPassesAndOverFailsAsync(size => client.GreetAsync(RequestOfSize(size)), ClientSend);
+    }
+
+    [Fact]
+    public async Task UnaryLimitAboveKestrelsBodyLimit_OptionGoverns()
+    {
+        // Kestrel refuses request bodies over 30,000,000 bytes by default; a Connect endpoint's
+        // own receive limit decides instead, so a larger limit is honoured.
+        const int large = 40_000_000;
+        await using TestServer server = await TestServer.StartAsync(options => options.MaxReceiveMessageSize = large);
+        GreetServiceClient client = server.Client(http2: true, new ConnectClientOptions { MaxReceiveMessageSize = 2 * large });
+        GreetRequest request = RequestOfSize(large);
+        GreetResponse response = await client.GreetAsync(request).WaitAsync(TimeSpan.FromSeconds(30), Bounded.Token);
+        Assert.Equal(request.Name.Length + 8, response.Greeting.Length);
+    }
+}
