@@ -114,7 +114,7 @@ internal sealed class ConnectServerCall : HttpServerCall
         PipeReader body = Http.Request.BodyReader;
         while (true)
         {
-            ReadResult result = await body.ReadAsync(cancellationToken).ConfigureAwait(false);
+            ReadResult result = await body.ReadOrThrowAsync(cancellationToken).ConfigureAwait(false);
             ReadOnlySequence<byte> buffer = result.Buffer;
             if (buffer.Length > cap)
             {

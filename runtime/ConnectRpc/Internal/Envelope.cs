@@ -90,7 +90,7 @@ internal sealed class EnvelopeReader(PipeReader reader, int maxMessageSize, Code
         Release();
         while (true)
         {
-            ReadResult result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            ReadResult result = await reader.ReadOrThrowAsync(cancellationToken).ConfigureAwait(false);
             ReadOnlySequence<byte> buffer = result.Buffer;
             if (Envelope.TryReadPrefix(buffer, out EnvelopeFlags flags, out uint length))
             {
