@@ -292,6 +292,9 @@ public sealed class HostileRequestTests : IAsyncLifetime
         { "bad chunked framing", $"POST /{Greet} HTTP/1.1\r\nHost: x\r\nContent-Type: application/proto\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400 },
         // The body never completes: the call's deadline ends the wait with deadline_exceeded.
         { "body shorter than its content-length", $"POST /{Greet} HTTP/1.1\r\nHost: x\r\nContent-Type: application/proto\r\nConnect-Timeout-Ms: 300\r\nContent-Length: 100\r\n\r\nabc", 504 },
+        // Without a deadline, Kestrel's minimum request body data rate (240 B/s after a 5 s grace)
+        // ends a unary body that stalls: deadline_exceeded too.
+        { "body stalls without a deadline", $"POST /{Greet} HTTP/1.1\r\nHost: x\r\nContent-Type: application/proto\r\nContent-Length: 100\r\n\r\nabc", 504 },
     };
 
     [Theory]
