@@ -1,5 +1,6 @@
 using Connectrpc.Greet.V1;
 using Google.Protobuf;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using ConnectRpc.Tests;
 
 namespace ConnectRpc.AspNetCore.Tests;
@@ -134,5 +135,26 @@ public sealed class LimitsTests : IAsyncLifetime
         GreetRequest request = RequestOfSize(large);
         GreetResponse response = await client.GreetAsync(request).WaitAsync(TimeSpan.FromSeconds(30), Bounded.Token);
         Assert.Equal(request.Name.Length + 8, response.Greeting.Length);
+    }
+
+    [Fact]
+    public void KestrelLimits_AreTheOnesTheReadmeDocuments()
+    {
+        // README.md "Reliability" lists the Kestrel limits that still apply to Connect calls;
+        // this pins them, so a Kestrel that changes a default fails here before the docs go stale.
+        KestrelServerLimits limits = new KestrelServerOptions().Limits;
+        Assert.Equal(32 * 1024, limits.MaxRequestHeadersTotalSize);
+        Assert.Equal(100, limits.MaxRequestHeaderCount);
+        Assert.Equal(8 * 1024, limits.MaxRequestLineSize);
+        Assert.Equal(30_000_000, limits.MaxRequestBodySize);
+        Assert.Equal(240, limits.MinRequestBodyDataRate!.BytesPerSecond);
+        Assert.Equal(TimeSpan.FromSeconds(5), limits.MinRequestBodyDataRate.GracePeriod);
+        Assert.Equal(240, limits.MinResponseDataRate!.BytesPerSecond);
+        Assert.Equal(TimeSpan.FromSeconds(30), limits.RequestHeadersTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(130), limits.KeepAliveTimeout);
+        Assert.Null(limits.MaxConcurrentConnections);
+        Assert.Equal(100, limits.Http2.MaxStreamsPerConnection);
+        Assert.Equal(32 * 1024, limits.Http2.MaxRequestHeaderFieldSize);
+        Assert.Equal(16 * 1024, limits.Http2.MaxFrameSize);
     }
 }

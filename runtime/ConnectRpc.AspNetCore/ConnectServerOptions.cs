@@ -1,6 +1,23 @@
 namespace ConnectRpc.AspNetCore;
 
 /// <summary>How the server handles Connect calls; set with <c>services.AddConnect(options => …)</c>.</summary>
+/// <remarks>
+/// <para>
+/// <see cref="MaxReceiveMessageSize"/> is the one size limit of a request on a Connect
+/// endpoint: it replaces Kestrel's <c>MaxRequestBodySize</c> there (a unary body may hold the
+/// limit plus 64 KiB of framing and compression overhead; a stream is limited per message).
+/// Streams are also exempt from Kestrel's <c>MinRequestBodyDataRate</c>, since a client stream
+/// may idle legitimately; deadlines bound them instead.
+/// </para>
+/// <para>
+/// Kestrel's other limits still apply before a call starts, and are set on
+/// <c>KestrelServerOptions.Limits</c> (<c>builder.WebHost.ConfigureKestrel(…)</c>): request
+/// headers (32 KiB in all and 100 fields, else 431), the request line (8 KiB, else 414), the
+/// minimum data rates (240 B/s after a 5 s grace; a stalled unary body then fails with
+/// <see cref="Code.DeadlineExceeded"/>), and HTTP/2's 100 concurrent streams per connection.
+/// The README's "Reliability" section lists them all.
+/// </para>
+/// </remarks>
 public sealed class ConnectServerOptions
 {
     /// <summary>The default <see cref="MaxReceiveMessageSize"/>: 4 MiB, as in gRPC.</summary>
@@ -11,7 +28,9 @@ public sealed class ConnectServerOptions
 
     /// <summary>
     /// The largest request message accepted, in bytes, after decompression; larger ones fail
-    /// with <see cref="Code.ResourceExhausted"/>. Default: 4 MiB.
+    /// with <see cref="Code.ResourceExhausted"/>. A frame's declared length is checked before
+    /// its bytes are buffered, and decompression stops one byte past the limit, so neither a
+    /// large frame nor a compression bomb costs more than the limit. Default: 4 MiB.
     /// </summary>
     public int MaxReceiveMessageSize
     {
