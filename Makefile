@@ -19,7 +19,7 @@ HTTP2_PORT ?= 8081
 DEMO_HTTP1_PORT ?= 0
 DEMO_HTTP2_PORT ?= 0
 
-.PHONY: help plugin protoc tools interop generate examples demo serve test golden clean
+.PHONY: help plugin protoc tools interop generate examples demo serve test golden bench bench-quick bench-tools clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-10s %s\n", $$1, $$2 }'
@@ -98,6 +98,19 @@ test: generate interop ## Run every test (the plugin tests run the published bin
 golden: plugin tools ## Regenerate testdata/*/golden from the current plugin (review the diff!)
 	UPDATE_GOLDEN=1 CONNECT_PLUGIN=$(CURDIR)/$(PLUGIN) dotnet test plugin/ProtocGenConnectCSharp.Tests --nologo \
 		--filter "FullyQualifiedName~GoldenTests.Protoc"
+
+BENCH := bin/bench/ConnectRpc.Benchmarks
+BENCH_OUT ?= BENCHMARKS.md
+
+bench-tools:
+	@command -v h2load > /dev/null || { apt-get update -qq && apt-get install -y -qq nghttp2-client > /dev/null; }
+	dotnet publish bench/ConnectRpc.Benchmarks -c Release -o bin/bench --nologo -v:q
+
+bench: plugin bench-tools ## Benchmarks side by side with grpc-dotnet and bare Kestrel (full run), written to BENCHMARKS.md
+	$(BENCH) run --out $(BENCH_OUT) --plugin $(PLUGIN)
+
+bench-quick: plugin bench-tools ## The same benchmarks, one short round (under two minutes), written to BENCHMARKS.md
+	$(BENCH) run --quick --out $(BENCH_OUT) --plugin $(PLUGIN)
 
 clean: ## Remove build output, bin/ and node_modules/
 	rm -rf bin node_modules $(GREET_OUT)

@@ -1,0 +1,85 @@
+using System.Diagnostics;
+using System.Globalization;
+using Connectrpc.Greet.V1;
+using Grpc.Net.Client;
+
+namespace ConnectRpc.Benchmarks;
+
+/// <summary>
+/// One client measurement, in a process of its own so its allocations are the client's alone:
+/// <c>client ours|grpc unary|stream URL CONCURRENCY SECONDS</c>. Prints
+/// <c>calls messages seconds allocated-bytes</c> on one line.
+/// </summary>
+internal static class ClientRun
+{
+    public static async Task<int> RunAsync(string contender, string kind, Uri url, int concurrency, double seconds)
+    {
+        Func<Task<int>> call = Create(contender, kind, url);
+        for (int i = 0; i < 200; i++)
+        {
+            await call(); // warm up: JIT, connections
+        }
+
+        long calls = 0;
+        long messages = 0;
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
+        long allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
+        var clock = Stopwatch.StartNew();
+        Task[] workers = new Task[concurrency];
+        for (int w = 0; w < concurrency; w++)
+        {
+            workers[w] = Task.Run(async () =>
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    int received = await call();
+                    Interlocked.Increment(ref calls);
+                    Interlocked.Add(ref messages, received);
+                }
+            });
+        }
+
+        await Task.WhenAll(workers);
+        double elapsed = clock.Elapsed.TotalSeconds;
+        long allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{calls} {messages} {elapsed:F3} {allocated}"));
+        return 0;
+    }
+
+    private static Func<Task<int>> Create(string contender, string kind, Uri url)
+    {
+        var request = new GreetRequest { Name = "bench" };
+        if (contender == "ours")
+        {
+            var client = new GreetServiceClient(url.ToString(), new ConnectClientOptions { Protocol = Protocol.Grpc });
+            return kind == "unary"
+                ? async () => { _ = await client.GreetAsync(request); return 1; }
+                : async () =>
+                {
+                    int count = 0;
+                    await foreach (GreetResponse _ in client.GreetManyAsync(request))
+                    {
+                        count++;
+                    }
+
+                    return count;
+                };
+        }
+
+        var channel = GrpcChannel.ForAddress(url);
+        var grpc = new GreetService.GreetServiceClient(channel);
+        return kind == "unary"
+            ? async () => { _ = await grpc.GreetAsync(request); return 1; }
+            : async () =>
+            {
+                using var call = grpc.GreetMany(request);
+                int count = 0;
+                while (await call.ResponseStream.MoveNext(CancellationToken.None))
+                {
+                    count++;
+                }
+
+                return count;
+            };
+    }
+}

@@ -1,0 +1,110 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace ConnectRpc.Benchmarks;
+
+/// <summary>The results of one run, written as BENCHMARKS.md: tables, ratios, targets, the machine and the commands.</summary>
+internal sealed class Report(bool quick)
+{
+    public List<(string Name, string Peer, Runner.LoadResult Ours, Runner.LoadResult Theirs)> Server { get; } = [];
+
+    public List<(string Name, Runner.ClientResult Ours, Runner.ClientResult Theirs)> Client { get; } = [];
+
+    public (Runner.ClientResult Ours, Runner.ClientResult Theirs)? Streaming { get; set; }
+
+    public List<(string Name, double OursMs, double TheirsMs)> Plugin { get; } = [];
+
+    public string Micro { get; set; } = "";
+
+    public string ToMarkdown()
+    {
+        var md = new StringBuilder();
+        void Line(FormattableString text) => md.AppendLine(text.ToString(CultureInfo.InvariantCulture));
+
+        Line($"# Benchmarks");
+        Line($"");
+        Line($"Written by `make {(quick ? "bench-quick" : "bench")}` on {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC. Every contender runs in the same");
+        Line($"run on the same machine, alternating round by round; a ratio is ours ÷ theirs (above 1 is better for");
+        Line($"us, except for time and allocations, where below 1 is better). Absolute numbers drift on a shared machine;");
+        Line($"the ratios are what to compare. {(quick ? "This is a quick run (short, one round): indicative only." : "Full run: the median of three rounds.")}");
+        Line($"");
+        Line($"**Machine:** {Environment.ProcessorCount} cores, {CpuModel()}, {RuntimeInformation.OSDescription}, .NET {Environment.Version}, Server GC.");
+        Line($"");
+        Line($"## Servers (h2load on loopback, same handler logic)");
+        Line($"");
+        Line($"h2load 1 thread; gRPC: 4 connections × 32 streams; HTTP/1.1: 32 connections; {(quick ? 3 : 10)} s after 1 s of warm-up.");
+        Line($"Allocations are the server process's managed bytes per call, Kestrel's own included.");
+        Line($"");
+        Line($"| case | peer | ours req/s | peer req/s | **ratio** | ours p50 / p99 ms | peer p50 / p99 ms | ours B/call | peer B/call |");
+        Line($"|---|---|---:|---:|---:|---:|---:|---:|---:|");
+        foreach ((string name, string peer, Runner.LoadResult ours, Runner.LoadResult theirs) in Server)
+        {
+            Line($"| {name} | {peer} | {ours.RequestsPerSecond:N0} | {theirs.RequestsPerSecond:N0} | **{ours.RequestsPerSecond / theirs.RequestsPerSecond:F2}×** | {ours.P50Ms:F2} / {ours.P99Ms:F2} | {theirs.P50Ms:F2} / {theirs.P99Ms:F2} | {ours.AllocatedPerCall:N0} | {theirs.AllocatedPerCall:N0} |");
+        }
+
+        Line($"");
+        Line($"## Clients (against the Grpc.AspNetCore server, gRPC over h2c)");
+        Line($"");
+        Line($"Each client runs in a process of its own for {(quick ? 2 : 8)} s after 200 warm-up calls; allocations are that process's managed bytes per call.");
+        Line($"");
+        Line($"| case | ours calls/s | Grpc.Net.Client calls/s | **ratio** | ours B/call | Grpc.Net.Client B/call | **alloc ratio** |");
+        Line($"|---|---:|---:|---:|---:|---:|---:|");
+        foreach ((string name, Runner.ClientResult ours, Runner.ClientResult theirs) in Client)
+        {
+            Line($"| {name} | {ours.CallsPerSecond:N0} | {theirs.CallsPerSecond:N0} | **{ours.CallsPerSecond / theirs.CallsPerSecond:F2}×** | {ours.AllocatedPerCall:N0} | {theirs.AllocatedPerCall:N0} | **{ours.AllocatedPerCall / theirs.AllocatedPerCall:F2}×** |");
+        }
+
+        if (Streaming is var (so, st))
+        {
+            Line($"");
+            Line($"## Server streaming (1,000 messages of 1 KiB per call, gRPC over h2c, one call at a time)");
+            Line($"");
+            Line($"| contender | messages/s | **ratio** |");
+            Line($"|---|---:|---:|");
+            Line($"| ours (client and server) | {so.MessagesPerSecond:N0} | **{so.MessagesPerSecond / st.MessagesPerSecond:F2}×** |");
+            Line($"| grpc-dotnet (client and server) | {st.MessagesPerSecond:N0} | 1.00× |");
+        }
+
+        Line($"");
+        Line($"## The plugin (wall time per run, median)");
+        Line($"");
+        Line($"The same synthetic `CodeGeneratorRequest` on stdin for both; grpc's `grpc_csharp_plugin` is the native C++ plugin from Grpc.Tools.");
+        Line($"");
+        Line($"| request | protoc-gen-connect-csharp ms | grpc_csharp_plugin ms | **ratio (time)** |");
+        Line($"|---|---:|---:|---:|");
+        foreach ((string name, double ours, double theirs) in Plugin)
+        {
+            Line($"| {name} | {ours:F1} | {theirs:F1} | **{ours / theirs:F2}×** |");
+        }
+
+        Line($"");
+        Line($"## Micro-benchmarks (BenchmarkDotNet, in process)");
+        Line($"");
+        md.AppendLine(Micro.Trim());
+        Line($"");
+        Line($"## Reproduce");
+        Line($"");
+        Line($"```sh");
+        Line($"make bench-quick   # under two minutes: one short round");
+        Line($"make bench         # the full run: three rounds, longer windows");
+        Line($"```");
+        Line($"");
+        Line($"Both install h2load (Debian's nghttp2-client) if it is missing, publish the plugin, build");
+        Line($"bench/ConnectRpc.Benchmarks in Release and run `ConnectRpc.Benchmarks run`, which starts the servers on");
+        Line($"127.0.0.1, drives them with h2load and with child client processes, times both plugins and writes this file.");
+        return md.ToString();
+    }
+
+    private static string CpuModel()
+    {
+        try
+        {
+            return File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown CPU";
+        }
+        catch (IOException)
+        {
+            return "unknown CPU";
+        }
+    }
+}
