@@ -23,14 +23,17 @@ public sealed partial class HeadersFuzzTests
         (1, Gen.Char[" \t\r\n\0\u007F:,;=+/\"\\é\u0130\u017F\u212A\uFFFF\uD800"].Select(c => c.ToString())),
         (1, Gen.Char['\0', '\u00FF'].Select(c => c.ToString())));
 
-    /// <summary>Keys: pieces of names, prefixes and reserved names, in any case.</summary>
+    /// <summary>Keys: pieces of names, reserved prefixes and reserved names, in any case.</summary>
     public static readonly Gen<string> Key = Gen.Frequency(
-            (6, s_char),
-            (1, Gen.OneOf("connect-", "grpc-", "trailer-", "Connect-", "GRPC-", "Trailer-", "connect", "grpc", "-bin", "-BIN", "x-")),
-            (1, Gen.OneOf(s_transportNames)),
-            (1, Gen.OneOf("TE", "Host", "Content-Type", "trailers", "te-", "hosts", "x-te")))
-        .Array[0, 5]
-        .Select(string.Concat);
+        (4, Gen.Frequency(
+                (6, s_char),
+                (1, Gen.OneOf("connect-", "grpc-", "trailer-", "Connect-", "GRPC-", "connect", "grpc", "-bin", "-BIN", "x-")),
+                (1, Gen.OneOf(s_transportNames)))
+            .Array[0, 5]
+            .Select(string.Concat)),
+        (1, Gen.OneOf([.. s_transportNames, "TE", "Host", "Content-Type", "trailers", "te-", "hosts", "x-te", "Trailer"])),
+        (1, Gen.Select(Gen.OneOf("connect-", "grpc-", "trailer-", "Connect-", "GRPC-", "Trailer-", "connect_", "grpc.", "trailer"), s_char.Array[0, 3])
+            .Select((prefix, rest) => prefix + string.Concat(rest))));
 
     /// <summary>Values: printable text, base64 (padded or not), lists, and illegal characters.</summary>
     private static readonly Gen<string> s_value = Gen.Frequency(
