@@ -150,7 +150,7 @@ public sealed class GeneratorFuzzTests
 
                 AssertAnswersOrRefuses(request);
             },
-            iterations: 200);
+            iterations: 500);
     }
 
     [Fact]
@@ -178,7 +178,7 @@ public sealed class GeneratorFuzzTests
 
                 AssertAnswersOrRefuses(request);
             },
-            iterations: 200);
+            iterations: 500);
     }
 
     private static void AssertAnswersOrRefuses(CodeGeneratorRequest request)

@@ -15,7 +15,7 @@ internal static class FuzzSettings
     public const string SecondsVariable = "CONNECT_FUZZ_SECONDS";
 
     /// <summary>Samples per property in the default (quick) mode.</summary>
-    public const int DefaultIterations = 300;
+    public const int DefaultIterations = 1000;
 
     /// <summary>The seconds per property from <c>CONNECT_FUZZ_SECONDS</c>, or null for the quick mode.</summary>
     public static int? Seconds { get; } =
