@@ -18,8 +18,11 @@ HTTP1_PORT ?= 8080
 HTTP2_PORT ?= 8081
 DEMO_HTTP1_PORT ?= 0
 DEMO_HTTP2_PORT ?= 0
+# make fuzz FUZZ_SECONDS=600: seconds per property (make test runs each for a short fixed count);
+# a failure prints a seed: CsCheck_Seed=<seed> make fuzz replays it.
+FUZZ_SECONDS ?= 60
 
-.PHONY: help plugin protoc tools interop generate examples demo serve test golden bench bench-quick bench-tools clean
+.PHONY: help plugin protoc tools interop generate examples demo serve test fuzz golden bench bench-quick bench-tools clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-10s %s\n", $$1, $$2 }'
@@ -94,6 +97,10 @@ test: generate interop ## Run every test (the plugin tests run the published bin
 	if $(MAKE) --no-print-directory demo > bin/demo.log 2>&1; then echo "  demo passed (bin/demo.log)"; \
 	else tail -40 bin/demo.log; echo "  demo FAILED (bin/demo.log)"; status=1; fi; \
 	exit $$status
+
+fuzz: ## Run the property-based fuzz tests (*FuzzTests) of the runtime and the plugin for FUZZ_SECONDS (60) per property
+	CONNECT_FUZZ_SECONDS=$(FUZZ_SECONDS) dotnet test runtime/ConnectRpc.Tests --nologo --filter "FullyQualifiedName~FuzzTests"
+	CONNECT_FUZZ_SECONDS=$(FUZZ_SECONDS) dotnet test plugin/ProtocGenConnectCSharp.Tests --nologo --filter "FullyQualifiedName~FuzzTests"
 
 golden: plugin tools ## Regenerate testdata/*/golden from the current plugin (review the diff!)
 	UPDATE_GOLDEN=1 CONNECT_PLUGIN=$(CURDIR)/$(PLUGIN) dotnet test plugin/ProtocGenConnectCSharp.Tests --nologo \

@@ -31,6 +31,9 @@ internal static class ConnectProtocol
     public const string QueryConnectValue = "v1";
 
     private const string TypeUrlPrefix = "type.googleapis.com/";
+
+    private static readonly SearchValues<char> s_base64UrlChars =
+        SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_");
     private const int MaxTimeoutDigits = 10;
 
     public static string UnaryContentType(MessageCodec codec) => codec == MessageCodec.Json ? UnaryJson : UnaryProto;
@@ -216,7 +219,7 @@ internal static class ConnectProtocol
             using JsonDocument document = JsonDocument.ParseValue(ref reader);
             return ReadError(document.RootElement);
         }
-        catch (JsonException)
+        catch (Exception ex) when (IsInvalidJson(ex))
         {
             return null;
         }
@@ -276,11 +279,18 @@ internal static class ConnectProtocol
                     ? m.GetString()
                     : "the server's end-of-stream error has no valid code");
         }
-        catch (JsonException ex)
+        catch (Exception ex) when (IsInvalidJson(ex))
         {
             throw new ConnectException(Code.Internal, $"protocol error: invalid end-of-stream message: {ex.Message}", ex);
         }
     }
+
+    /// <summary>
+    /// Invalid JSON: a syntax error, or a string that is not text (invalid UTF-8, or an escaped
+    /// lone surrogate such as <c>"\ud800"</c>), which the parser lets through and
+    /// <see cref="JsonElement.GetString"/> refuses with <see cref="InvalidOperationException"/>.
+    /// </summary>
+    private static bool IsInvalidJson(Exception ex) => ex is JsonException or InvalidOperationException;
 
     private static ConnectException Malformed(string why) =>
         new(Code.Internal, $"protocol error: invalid end-of-stream message: {why}");
@@ -302,8 +312,22 @@ internal static class ConnectProtocol
     /// <summary>Decodes the URL-safe base64 of a GET request's <c>message</c> parameter, padded or not.</summary>
     public static bool TryDecodeBase64Url(string value, PooledBufferWriter output)
     {
-        int max = Base64Url.GetMaxDecodedLength(value.Length);
-        OperationStatus status = Base64Url.DecodeFromChars(value.AsSpan().TrimEnd('='), output.GetSpan(max), out _, out int written);
+        // Padding is optional, but when present it only completes the last group of four:
+        // "QQ==" decodes, "QQ=====" and "=" do not. Nothing outside the URL-safe alphabet is
+        // skipped, whitespace included (the decoder below would ignore it).
+        ReadOnlySpan<char> chars = value;
+        if (chars.Length % 4 == 0 && chars.EndsWith('='))
+        {
+            chars = chars[..^(chars.EndsWith("==") ? 2 : 1)];
+        }
+
+        if (chars.ContainsAnyExcept(s_base64UrlChars))
+        {
+            return false;
+        }
+
+        int max = Base64Url.GetMaxDecodedLength(chars.Length);
+        OperationStatus status = Base64Url.DecodeFromChars(chars, output.GetSpan(max), out _, out int written);
         if (status != OperationStatus.Done)
         {
             return false;
