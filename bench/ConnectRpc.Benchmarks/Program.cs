@@ -7,13 +7,23 @@ CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 return args switch
 {
     ["run", .. var rest] => await Runner.RunAsync(rest),
+    ["serve"] => await ServeAsync(),
     ["client", var contender, var kind, var url, var concurrency, var seconds] =>
         await ClientRun.RunAsync(contender, kind, new Uri(url), int.Parse(concurrency, CultureInfo.InvariantCulture), double.Parse(seconds, CultureInfo.InvariantCulture)),
     _ => Usage(),
 };
 
+// The servers alone, for profiling by hand: runs until stdin closes.
+static async Task<int> ServeAsync()
+{
+    await using Servers servers = await Servers.StartAsync();
+    Console.WriteLine($"connect {servers.ConnectHttp1} {servers.ConnectHttp2} grpc-dotnet {servers.GrpcDotnetHttp2} bare {servers.BareHttp1}");
+    await Console.In.ReadToEndAsync();
+    return 0;
+}
+
 static int Usage()
 {
-    Console.Error.WriteLine("usage: ConnectRpc.Benchmarks run [--quick] --out BENCHMARKS.md --plugin PATH");
+    Console.Error.WriteLine("usage: ConnectRpc.Benchmarks run [--quick] --out BENCHMARKS.md --plugin PATH | serve | client ours|grpc unary|stream URL CONCURRENCY SECONDS");
     return 2;
 }
