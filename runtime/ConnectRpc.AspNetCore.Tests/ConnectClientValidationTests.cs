@@ -198,6 +198,30 @@ public sealed class ConnectClientValidationTests : IAsyncLifetime
         Assert.Equal(code, await UnaryCode(reply, http2: true));
     }
 
+    [Theory]
+    [InlineData(401, """{ "code": null, "message": "oops" }""", Code.Unauthenticated)]
+    [InlineData(401, """{ "message": "oops" }""", Code.Unauthenticated)]
+    [InlineData(429, """{ "code": "foobar", "message": "oops" }""", Code.Unavailable)]
+    [InlineData(422, """{ "code": "out_of_range", "message": "oops", "foobar": "baz" }""", Code.OutOfRange)]
+    public async Task Unary_NonOkJsonWithMessage_MessageKeptWhateverTheCode(int status, string body, Code code)
+    {
+        // As conformance's connect_client_error_endstream suite expects.
+        ConnectException error = await Assert.ThrowsAsync<ConnectException>(
+            () => Client(http2: false).GreetAsync(new GreetRequest(), Answer(new Reply(status, Json, Utf8(body)))).Within());
+        Assert.Equal((code, "oops"), (error.Code, error.Message));
+    }
+
+    [Theory]
+    [InlineData("""{ "error": { "code": null, "message": "oops" } }""")]
+    [InlineData("""{ "error": { "message": "oops" } }""")]
+    [InlineData("""{ "error": { "code": "foobar", "message": "oops" } }""")]
+    public async Task Stream_EndStreamErrorWithoutKnownCode_UnknownMessageKept(string end)
+    {
+        ConnectException error = await Assert.ThrowsAsync<ConnectException>(
+            () => Client(http2: false).GreetManyAsync(new GreetRequest(), Answer(StreamReply(End(end)))).ToListWithin());
+        Assert.Equal((Code.Unknown, "oops"), (error.Code, error.Message));
+    }
+
     [Fact]
     public async Task Unary_NonOkGzipJsonBody_Decompressed()
     {

@@ -144,7 +144,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
                     using PooledBufferWriter? plain = compressor is null || body.WrittenCount == 0
                         ? null
                         : MessageFraming.Decompress(body.WrittenSequence, compressor, ConnectClientOptions.DefaultMaxReceiveMessageSize);
-                    if (ConnectProtocol.ReadErrorBody(plain?.WrittenSequence ?? body.WrittenSequence) is { } error)
+                    if (ConnectProtocol.ReadErrorBody(plain?.WrittenSequence ?? body.WrittenSequence, CodeMapping.FromHttpStatus(status)) is { } error)
                     {
                         return error;
                     }
