@@ -191,6 +191,7 @@ public sealed class ConnectClientValidationTests : IAsyncLifetime
     [InlineData(500, "text/html", "<html/>", Code.Unknown)]
     [InlineData(418, null, "", Code.Unknown)]
     [InlineData(505, null, "", Code.Unknown)]
+    [InlineData(800, null, "", Code.Unknown)]
     public async Task Unary_NonOk_CodeFromJsonBodyElseHttpStatus(int status, string? contentType, string body, Code code)
     {
         var reply = new Reply(status, contentType, Utf8(body));
@@ -222,13 +223,22 @@ public sealed class ConnectClientValidationTests : IAsyncLifetime
         Assert.Equal((Code.Unknown, "oops"), (error.Code, error.Message));
     }
 
-    [Fact]
-    public async Task Unary_NonOkGzipJsonBody_Decompressed()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task GzipErrorBodyOrEndStream_DecompressedWithDetails(bool streaming)
     {
-        ConnectException error = await Assert.ThrowsAsync<ConnectException>(() => Client(http2: false)
-            .GreetAsync(new GreetRequest(), Answer(new Reply(429, Json, WireBytes.Gzip(Utf8("""{"code":"aborted","message":"zipped"}""")), "gzip"))).Within());
-        Assert.Equal(Code.Aborted, error.Code);
-        Assert.Equal("zipped", error.Message);
+        // Conformance's connect_client_compressed_error_endstream cases (§9 item 6).
+        string json = """
+            {"code": "out_of_range", "message": "oops", "foobar": "baz",
+             "details": [{"type": "google.protobuf.FileDescriptorProto", "value": "Cgp0ZXN0LnByb3Rv", "debug": {"name": "test.proto"}}]}
+            """;
+        GreetServiceClient client = Client(http2: false);
+        ConnectException error = await Assert.ThrowsAsync<ConnectException>(() => streaming
+            ? client.GreetManyAsync(new GreetRequest(), Answer(new Reply(200, StreamProto, WireBytes.Frame(WireBytes.Gzip(Utf8($$"""{"error": {{json}}}""")), 3), "gzip"))).ToListWithin()
+            : client.GreetAsync(new GreetRequest(), Answer(new Reply(422, Json, WireBytes.Gzip(Utf8(json)), "gzip"))).Within());
+        Assert.Equal((Code.OutOfRange, "oops"), (error.Code, error.Message));
+        Assert.Equal("test.proto", error.GetDetail<Google.Protobuf.Reflection.FileDescriptorProto>()?.Name);
     }
 
     [Theory]
