@@ -302,6 +302,23 @@ public sealed class ConnectClientValidationTests : IAsyncLifetime
         Assert.Equal(code, await UnaryCode(UnaryOk(scenario), http2: true));
     }
 
+    [Theory]
+    [InlineData(null)]
+    [InlineData("gzip")]
+    public async Task EmptyBodyOrFrame_AnEmptyMessageNeverDecompressed(string? encoding)
+    {
+        // Conformance's connect_client_empty cases (§9 item 1), also under gzip (§7).
+        using var meta = new ResponseMetadata();
+        GreetServiceClient client = Client(http2: false);
+        GreetResponse unary = await client.GreetAsync(new GreetRequest(), Answer(new Reply(200, Proto, [], encoding))).Within();
+        Assert.Equal(new GreetResponse(), unary);
+
+        Reply stream = StreamReply(WireBytes.Frame([], encoding is null ? (byte)0 : (byte)1), End("""{"metadata": {"x-custom-trailer": ["bing"]}}""")) with { Encoding = encoding };
+        Assert.Equal(new GreetResponse(), Assert.Single(await client.GreetManyAsync(new GreetRequest(), Answer(stream)).ToListWithin()));
+        Assert.Equal("bing", meta.Trailers.Get("x-custom-trailer"));
+        Assert.Equal(new GreetResponse(), await Client(http2: true).GreetEveryoneAsync(Requests(endless: false), Answer(stream)).Within());
+    }
+
     [Fact]
     public async Task Unary_GzipWithoutItsTrailer_AcceptedAsDotNetInflates()
     {
