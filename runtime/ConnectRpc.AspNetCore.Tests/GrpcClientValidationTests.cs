@@ -4,15 +4,8 @@ using Connectrpc.Greet.V1;
 using ConnectRpc.Internal;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using ConnectRpc.Tests;
 
 namespace ConnectRpc.AspNetCore.Tests;
@@ -24,32 +17,11 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// </summary>
 public sealed class GrpcClientValidationTests : IAsyncLifetime
 {
-    private WebApplication _app = null!;
-    private Uri _http1 = null!;
-    private Uri _http2 = null!;
+    private RawServer _server = null!;
 
-    public async ValueTask InitializeAsync()
-    {
-        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.ConfigureKestrel(kestrel =>
-        {
-            kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = HttpProtocols.Http1);
-            kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = HttpProtocols.Http2);
-        });
-        builder.Logging.ClearProviders();
-        _app = builder.Build();
-        _app.Run(RespondAsync);
-        await _app.StartAsync(Bounded.Token).Within();
-        string[] addresses = [.. _app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses];
-        (_http1, _http2) = (new Uri(addresses[0]), new Uri(addresses[1]));
-    }
+    public async ValueTask InitializeAsync() => _server = await RawServer.StartAsync(RespondAsync);
 
-    public async ValueTask DisposeAsync()
-    {
-        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-        await _app.StopAsync(stop.Token);
-        await _app.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => _server.DisposeAsync();
 
     private static readonly byte[] s_hello = WireBytes.Frame(new GreetResponse { Greeting = "Hello" }.ToByteArray());
 
@@ -158,7 +130,7 @@ public sealed class GrpcClientValidationTests : IAsyncLifetime
     }
 
     private GreetServiceClient Client(Protocol protocol, bool http2 = true) =>
-        new((http2 ? _http2 : _http1).ToString(), new ConnectClientOptions
+        new((http2 ? _server.Http2 : _server.Http1).ToString(), new ConnectClientOptions
         {
             Protocol = protocol,
             HttpVersion = http2 ? HttpVersion.Version20 : HttpVersion.Version11,

@@ -16,12 +16,27 @@ internal static class WireBytes
         return frame;
     }
 
-    public static byte[] Gzip(byte[] bytes)
+    public static byte[] Gzip(byte[] bytes) => Gzip(CompressionLevel.Fastest, gzip => gzip.Write(bytes));
+
+    /// <summary>A compression bomb: <paramref name="mebibytes"/> MiB of zeros, gzipped to about a thousandth of that.</summary>
+    public static byte[] GzipZeros(int mebibytes)
+    {
+        byte[] zeros = new byte[1024 * 1024];
+        return Gzip(CompressionLevel.SmallestSize, gzip =>
+        {
+            for (int i = 0; i < mebibytes; i++)
+            {
+                gzip.Write(zeros);
+            }
+        });
+    }
+
+    private static byte[] Gzip(CompressionLevel level, Action<Stream> write)
     {
         using var packed = new MemoryStream();
-        using (var gzip = new GZipStream(packed, CompressionLevel.Fastest, leaveOpen: true))
+        using (var gzip = new GZipStream(packed, level, leaveOpen: true))
         {
-            gzip.Write(bytes);
+            write(gzip);
         }
 
         return packed.ToArray();

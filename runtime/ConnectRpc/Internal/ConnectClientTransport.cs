@@ -82,13 +82,14 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
             }
 
             int max = settings.Options.MaxReceiveMessageSize;
-            using PooledBufferWriter body = await ReadAsync(response.Content, compressor is null ? max : max + 65536L, cancellationToken).ConfigureAwait(false);
+            long cap = compressor is null ? max : max + 65536L;
             string? contentType = response.Content.Headers.ContentType?.ToString();
             if (response.StatusCode != HttpStatusCode.OK)
             {
-                throw ErrorFrom((int)response.StatusCode, contentType, body, compressor);
+                throw await ErrorAsync(response, contentType, cap, compressor, cancellationToken).ConfigureAwait(false);
             }
 
+            using PooledBufferWriter body = await ReadAsync(response.Content, cap, cancellationToken).ConfigureAwait(false);
             if (contentType is null || !contentType.StartsWith("application/", StringComparison.OrdinalIgnoreCase))
             {
                 throw new ConnectException(Code.Unknown, $"protocol error: the response has content type '{HeaderRules.Printable(contentType ?? "")}', not {ConnectProtocol.UnaryContentType(settings.Codec)}");
@@ -114,17 +115,36 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
             }
         }
 
-        /// <summary>A non-200 response (§1 "Client validation"): the JSON error when usable, else the HTTP status.</summary>
-        private static ConnectException ErrorFrom(int status, string? contentType, PooledBufferWriter body, Compressor? compressor)
+        /// <summary>
+        /// A non-200 response (§1 "Client validation"): the JSON error when usable, else the HTTP
+        /// status. Any other body is not read, and one over the size limit is not usable.
+        /// </summary>
+        private static async Task<ConnectException> ErrorAsync(HttpResponseMessage response, string? contentType, long cap, Compressor? compressor, CancellationToken cancellationToken)
         {
-            if (ConnectProtocol.UnaryCodec(contentType) == MessageCodec.Json && body.WrittenCount > 0)
+            int status = (int)response.StatusCode;
+            if (ConnectProtocol.UnaryCodec(contentType) != MessageCodec.Json)
+            {
+                return HttpTransportSettings.HttpStatusError(status);
+            }
+
+            PooledBufferWriter body;
+            try
+            {
+                body = await ReadAsync(response.Content, cap, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ConnectException ex) when (ex.Code == Code.ResourceExhausted)
+            {
+                return HttpTransportSettings.HttpStatusError(status);
+            }
+
+            using (body)
             {
                 try
                 {
-                    using PooledBufferWriter? plain = compressor is null
+                    using PooledBufferWriter? plain = compressor is null || body.WrittenCount == 0
                         ? null
                         : MessageFraming.Decompress(body.WrittenSequence, compressor, ConnectClientOptions.DefaultMaxReceiveMessageSize);
-                    if (ConnectProtocol.ReadErrorBody(plain?.WrittenSequence ?? body.WrittenSequence) is { } error)
+                    if (ConnectProtocol.ReadErrorBody(plain?.WrittenSequence ?? body.WrittenSequence, CodeMapping.FromHttpStatus(status)) is { } error)
                     {
                         return error;
                     }

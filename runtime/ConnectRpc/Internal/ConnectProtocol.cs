@@ -179,19 +179,30 @@ internal static class ConnectProtocol
 
     /// <summary>
     /// Reads a Connect error object as a client does (§1 "Client validation"): lenient about
-    /// unknown keys; null when it is not an object with a known <c>code</c>.
+    /// unknown keys. Without a known <c>code</c>, <paramref name="fallback"/> (the HTTP status's
+    /// code, or unknown in an end-stream message) applies and the message is kept, as
+    /// conformance expects; null when it is not an object, or has neither code nor message.
     /// </summary>
-    public static ConnectException? ReadError(JsonElement element)
+    public static ConnectException? ReadError(JsonElement element, Code fallback)
     {
-        if (element.ValueKind != JsonValueKind.Object ||
-            !element.TryGetProperty("code", out JsonElement codeElement) ||
-            codeElement.ValueKind != JsonValueKind.String ||
-            !CodeMapping.TryParseWireName(codeElement.GetString(), out Code code))
+        if (element.ValueKind != JsonValueKind.Object)
         {
             return null;
         }
 
         string? message = element.TryGetProperty("message", out JsonElement m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
+        if (!element.TryGetProperty("code", out JsonElement codeElement) ||
+            codeElement.ValueKind != JsonValueKind.String ||
+            !CodeMapping.TryParseWireName(codeElement.GetString(), out Code code))
+        {
+            if (message is null)
+            {
+                return null;
+            }
+
+            code = fallback;
+        }
+
         var error = new ConnectException(code, message);
         if (element.TryGetProperty("details", out JsonElement details) && details.ValueKind == JsonValueKind.Array)
         {
@@ -210,14 +221,14 @@ internal static class ConnectProtocol
         return error;
     }
 
-    /// <summary>A unary error body, or null when it is not a usable Connect error.</summary>
-    public static ConnectException? ReadErrorBody(ReadOnlySequence<byte> body)
+    /// <summary>A unary error body, or null when it is not a usable Connect error (see <see cref="ReadError"/>).</summary>
+    public static ConnectException? ReadErrorBody(ReadOnlySequence<byte> body, Code fallback)
     {
         try
         {
             var reader = new Utf8JsonReader(body);
             using JsonDocument document = JsonDocument.ParseValue(ref reader);
-            return ReadError(document.RootElement);
+            return ReadError(document.RootElement, fallback);
         }
         catch (Exception ex) when (IsInvalidJson(ex))
         {
@@ -273,11 +284,7 @@ internal static class ConnectProtocol
             }
 
             // An error without a usable code is still an error (§1): unknown.
-            return ReadError(errorElement) ?? new ConnectException(
-                Code.Unknown,
-                errorElement.ValueKind == JsonValueKind.Object && errorElement.TryGetProperty("message", out JsonElement m) && m.ValueKind == JsonValueKind.String
-                    ? m.GetString()
-                    : "the server's end-of-stream error has no valid code");
+            return ReadError(errorElement, Code.Unknown) ?? new ConnectException(Code.Unknown, "the server's end-of-stream error has no valid code");
         }
         catch (Exception ex) when (IsInvalidJson(ex))
         {
