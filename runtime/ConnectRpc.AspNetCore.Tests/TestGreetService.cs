@@ -16,7 +16,8 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// <item><c>acme-tenant-id</c> is copied to the response headers; every call sets <c>greet-version: v1</c> in headers and trailers;</item>
 /// <item>each <c>x-echo</c> value is added to the response headers; <c>x-echo-bin</c> bytes come back as a binary trailer;</item>
 /// <item><c>x-fail: &lt;code&gt;</c> fails the call with that code (after one response on streams), with error metadata <c>x-error-meta: yes</c>;</item>
-/// <item>test-only: <c>x-throw</c> throws a plain exception, <c>x-sleep-ms</c> waits (cancellably), <c>x-detail</c> adds an error detail, <c>x-bad-header</c> writes a reserved header, <c>x-odd-message</c> fails with <see cref="OddMessage"/>.</item>
+/// <item>test-only: <c>x-throw</c> throws a plain exception, <c>x-sleep-ms</c> waits (cancellably), <c>x-detail</c> adds an error detail, <c>x-bad-header</c> writes a reserved header, <c>x-odd-message</c> fails with <see cref="OddMessage"/>;</item>
+/// <item>test-only, for load tests: <c>x-fate</c> counts the GreetMany or Chat handler in <see cref="Handlers"/> under that name, and <c>x-hold</c> makes GreetMany wait (cancellably) after its first response until <see cref="HandlerTracker.Release"/>.</item>
 /// </list>
 /// </summary>
 public sealed class TestGreetService : IGreetService
@@ -33,6 +34,9 @@ public sealed class TestGreetService : IGreetService
     /// <summary>The last call's protocol, HTTP version and scheme, by procedure: "Grpc HTTP/2 https".</summary>
     public ConcurrentDictionary<string, string> Transports { get; } = new();
 
+    /// <summary>The GreetMany and Chat handlers of calls with an <c>x-fate</c> header: entries, exits, in flight.</summary>
+    public HandlerTracker Handlers { get; } = new();
+
     public async Task<GreetResponse> GreetAsync(GreetRequest request, RequestContext context)
     {
         Begin(context);
@@ -43,10 +47,16 @@ public sealed class TestGreetService : IGreetService
 
     public async IAsyncEnumerable<GreetResponse> GreetManyAsync(GreetRequest request, RequestContext context)
     {
+        using HandlerTracker.Scope tracked = Handlers.Enter(context);
         Begin(context);
         for (int i = 1; i <= 3; i++)
         {
             yield return new GreetResponse { Greeting = $"Hello, {request.Name}! ({i})" };
+            if (i == 1 && context.RequestHeaders.ContainsKey("x-hold"))
+            {
+                await Handlers.Released.WaitAsync(context.CancellationToken);
+            }
+
             await SleepAsync(context);
             Fail(context);
         }
@@ -68,6 +78,7 @@ public sealed class TestGreetService : IGreetService
 
     public async IAsyncEnumerable<GreetResponse> ChatAsync(IAsyncEnumerable<GreetRequest> requests, RequestContext context)
     {
+        using HandlerTracker.Scope tracked = Handlers.Enter(context);
         Begin(context);
         await foreach (GreetRequest request in requests)
         {
@@ -140,5 +151,105 @@ public sealed class TestGreetService : IGreetService
         }
 
         throw error;
+    }
+}
+
+/// <summary>
+/// Counts handlers by the <c>x-fate</c> request header (what the test means to do to the
+/// call): entries, exits, and exits that saw the call's cancellation token fired; and holds
+/// streams until <see cref="Release"/>.
+/// </summary>
+public sealed class HandlerTracker
+{
+    private readonly ConcurrentDictionary<string, Counts> _byFate = new();
+    private readonly ConcurrentDictionary<RequestContext, string> _running = new();
+    private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _inFlight;
+    private int _maxInFlight;
+
+    /// <summary>Tracked handlers running now.</summary>
+    public int InFlight => Volatile.Read(ref _inFlight);
+
+    /// <summary>The most tracked handlers that ran at once.</summary>
+    public int MaxInFlight => Volatile.Read(ref _maxInFlight);
+
+    /// <summary>Completes when <see cref="Release"/> is called.</summary>
+    public Task Released => _released.Task;
+
+    /// <summary>Lets held streams go on.</summary>
+    public void Release() => _released.TrySetResult();
+
+    /// <summary>The handlers running now, for failure messages: fate, procedure, protocol, and whether the call was canceled.</summary>
+    public string DescribeRunning(string exceptFate, int max) =>
+        string.Join("\n", _running.Where(entry => !entry.Value.StartsWith(exceptFate + " ", StringComparison.Ordinal)).Take(max)
+            .Select(entry => $"{entry.Value}: canceled {entry.Key.CancellationToken.IsCancellationRequested}"));
+
+    /// <summary>The counts of one fate (zeros if none was seen).</summary>
+    public Counts For(string fate) => _byFate.GetOrAdd(fate, static _ => new Counts());
+
+    /// <summary>Counts the handler of <paramref name="context"/> in, if its call has a fate; dispose the scope when it ends.</summary>
+    public Scope Enter(RequestContext context)
+    {
+        if (context.RequestHeaders.Get("x-fate") is not { } fate)
+        {
+            return default;
+        }
+
+        Counts counts = For(fate);
+        counts.OnEnter();
+        Microsoft.AspNetCore.Http.HttpRequest http = context.GetHttpContext().Request;
+        _running[context] = $"{fate} {context.Procedure} {context.Protocol} {http.Protocol} {http.Headers["x-name"]}";
+        int now = Interlocked.Increment(ref _inFlight);
+        int max;
+        while (now > (max = Volatile.Read(ref _maxInFlight)) && Interlocked.CompareExchange(ref _maxInFlight, now, max) != max)
+        {
+        }
+
+        return new Scope(this, counts, context);
+    }
+
+    /// <summary>Entries and exits of the handlers of one fate.</summary>
+    public sealed class Counts
+    {
+        private int _entered;
+        private int _exited;
+        private int _exitedCanceled;
+
+        public int Entered => Volatile.Read(ref _entered);
+
+        public int Exited => Volatile.Read(ref _exited);
+
+        /// <summary>Exits whose call's cancellation token had fired.</summary>
+        public int ExitedCanceled => Volatile.Read(ref _exitedCanceled);
+
+        public override string ToString() => $"entered {Entered}, exited {Exited} ({ExitedCanceled} canceled)";
+
+        internal void OnEnter() => Interlocked.Increment(ref _entered);
+
+        internal void OnExit(bool canceled)
+        {
+            if (canceled)
+            {
+                Interlocked.Increment(ref _exitedCanceled);
+            }
+
+            Interlocked.Increment(ref _exited);
+        }
+    }
+
+    /// <summary>One tracked handler; disposing it counts the exit.</summary>
+    public readonly struct Scope(HandlerTracker tracker, Counts counts, RequestContext context) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (tracker is null)
+            {
+                return;
+            }
+
+            tracker._running.TryRemove(context, out _);
+            counts.OnExit(context.CancellationToken.IsCancellationRequested);
+            Interlocked.Decrement(ref tracker._inFlight);
+        }
     }
 }

@@ -119,6 +119,12 @@ public sealed class TestServer : IAsyncDisposable
         return new GreetServiceClient((http2 ? Http2Url : Http1Url).ToString(), options);
     }
 
+    /// <summary>
+    /// Stops the host gracefully: Kestrel stops listening, sends HTTP/2 GOAWAY, and waits for
+    /// the calls in flight until <paramref name="cancellationToken"/> fires, then aborts them.
+    /// </summary>
+    public Task StopAsync(CancellationToken cancellationToken) => _app.StopAsync(cancellationToken);
+
     public async ValueTask DisposeAsync()
     {
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(5));
