@@ -21,8 +21,10 @@ DEMO_HTTP2_PORT ?= 0
 # make fuzz FUZZ_SECONDS=600: seconds per property (make test runs each for a short fixed count);
 # a failure prints a seed: CsCheck_Seed=<seed> make fuzz replays it.
 FUZZ_SECONDS ?= 60
+# make load LOAD_SCALE=8: multiplies the load test's stream count (1,500 at scale 1) and its time windows.
+LOAD_SCALE ?= 4
 
-.PHONY: help plugin protoc tools interop generate examples demo serve test fuzz golden bench bench-quick bench-tools clean
+.PHONY: help plugin protoc tools interop generate examples demo serve test fuzz load golden bench bench-quick bench-tools clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-10s %s\n", $$1, $$2 }'
@@ -101,6 +103,10 @@ test: generate interop ## Run every test (the plugin tests run the published bin
 fuzz: ## Run the property-based fuzz tests (*FuzzTests) of the runtime and the plugin for FUZZ_SECONDS (60) per property
 	CONNECT_FUZZ_SECONDS=$(FUZZ_SECONDS) dotnet test runtime/ConnectRpc.Tests --nologo --filter "FullyQualifiedName~FuzzTests"
 	CONNECT_FUZZ_SECONDS=$(FUZZ_SECONDS) dotnet test plugin/ProtocGenConnectCSharp.Tests --nologo --filter "FullyQualifiedName~FuzzTests"
+
+load: ## Run only the load and fault tests (LoadAndFaultTests) at LOAD_SCALE (4: 6,000 streams)
+	CONNECT_LOAD_SCALE=$(LOAD_SCALE) dotnet test runtime/ConnectRpc.AspNetCore.Tests --nologo \
+		--filter "FullyQualifiedName~LoadAndFaultTests" --logger "console;verbosity=detailed"
 
 golden: plugin tools ## Regenerate testdata/*/golden from the current plugin (review the diff!)
 	UPDATE_GOLDEN=1 CONNECT_PLUGIN=$(CURDIR)/$(PLUGIN) dotnet test plugin/ProtocGenConnectCSharp.Tests --nologo \

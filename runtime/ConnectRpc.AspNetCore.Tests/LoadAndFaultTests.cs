@@ -93,6 +93,7 @@ public sealed class LoadAndFaultTests
             // Every path runs once before the baseline, so JIT and pools are not counted as growth.
             await WarmUpAsync(shared);
             long baseline = ManagedHeapAfterFullGc();
+            long baselineHeapSize = GC.GetGCMemoryInfo().HeapSizeBytes;
             var clock = Stopwatch.StartNew();
 
             using var stopSide = CancellationTokenSource.CreateLinkedTokenSource(Bounded.Token);
@@ -182,9 +183,20 @@ public sealed class LoadAndFaultTests
                 pool.Dispose();
             }
 
-            long after = ManagedHeapAfterFullGc();
+            // The server closes the connections of the disposed clients in its own time: measure once the heap has settled.
+            long firstAfter = ManagedHeapAfterFullGc();
+            long after = firstAfter;
+            var settling = Stopwatch.StartNew();
+            for (long previous = long.MaxValue; previous - after > 512 * 1024 && settling.Elapsed < Bounded.Timeout;)
+            {
+                await Task.Delay(250, Bounded.Token);
+                previous = after;
+                after = ManagedHeapAfterFullGc();
+            }
             Log($"opened and held after {openedAfter.TotalSeconds:F1} s, all ended after {finishedAfter.TotalSeconds:F1} s");
-            Log($"managed heap: baseline {Mib(baseline)}, held {Mib(held)} (not collected), after full GC {Mib(after)}; working set held {Mib(workingSetHeld)}, after {Mib(WorkingSet())}");
+            Log($"managed heap after full GC: baseline {Mib(baseline)}, held {Mib(held)} (before GC), after {Mib(firstAfter)} then {Mib(after)} " +
+                $"(settled in {settling.Elapsed.TotalSeconds:F1} s; gen0, gen1, gen2, LOH, POH: {Generations()}); " +
+                $"GC heap size {Mib(baselineHeapSize)} before, {Mib(GC.GetGCMemoryInfo().HeapSizeBytes)} after; working set held {Mib(workingSetHeld)}, after {Mib(WorkingSet())}");
             Assert.True(after <= baseline + HeapTolerance, $"the managed heap grew from {Mib(baseline)} to {Mib(after)}");
         }
         finally
@@ -263,6 +275,66 @@ public sealed class LoadAndFaultTests
         {
             tracker.Release();
         }
+    }
+
+    [Theory]
+    [InlineData(Protocol.Connect)]
+    [InlineData(Protocol.Grpc)]
+    [InlineData(Protocol.GrpcWeb)]
+    public async Task Chat_ConnectionResetWhileHandlersRead_HandlersEndCanceledAndNoErrorIsLogged(Protocol protocol)
+    {
+        // Regression: Kestrel fails the request body of a reset connection before it fires
+        // RequestAborted, and the IOException was logged as a handler failure.
+        const int count = 20;
+        await using TestServer server = await TestServer.StartAsync();
+        HandlerTracker tracker = server.Service.Handlers;
+        using var pool = new Connections(server);
+        var calls = new Task<StreamResult>[count];
+        var established = new Task[count];
+        for (int i = 0; i < count; i++)
+        {
+            var first = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            established[i] = first.Task;
+            calls[i] = RunStreamAsync(pool, new Variant(protocol, Http2: true, Bidi: true), i, Disconnect, tracker.Released, first, default);
+        }
+
+        await Task.WhenAll(established).Within();
+        await WaitUntilAsync(() => tracker.InFlight == count, () => $"{tracker.InFlight} of {count} handlers reading");
+        pool.Abort();
+
+        StreamResult[] results = await Task.WhenAll(calls).Within();
+        await WaitUntilAsync(() => tracker.InFlight == 0, () => $"{tracker.InFlight} handlers still in flight");
+        Assert.All(results, result => Assert.Null(Misbehavior(result)));
+        HandlerTracker.Counts counts = tracker.For(Disconnect);
+        Assert.Equal((count, count, count), (counts.Entered, counts.Exited, counts.ExitedCanceled));
+        AssertNoServerErrors(server);
+    }
+
+    [Theory]
+    [InlineData(Protocol.Connect)]
+    [InlineData(Protocol.Grpc)]
+    [InlineData(Protocol.GrpcWeb)]
+    public async Task GreetMany_CanceledAsResponseHeadersArrive_ServerHandlerSeesCancellation(Protocol protocol)
+    {
+        // Regression: a response whose headers arrived as the call was canceled was never
+        // disposed, so its HTTP/2 stream stayed open and the server's handler ran on.
+        await using TestServer server = await TestServer.StartAsync();
+        HandlerTracker tracker = server.Service.Handlers;
+        using var cancel = new CancellationTokenSource();
+        using var handler = new CancelAfterHeaders(cancel) { InnerHandler = new SocketsHttpHandler() };
+        using var http = new HttpClient(handler) { BaseAddress = server.Http2Url };
+        var client = new GreetServiceClient(http, new ConnectClientOptions { Protocol = protocol, HttpVersion = HttpVersion.Version20 });
+        var headers = new Headers();
+        headers.Add("x-fate", Cancel);
+        headers.Add("x-hold", "1");
+
+        ConnectException canceled = await Assert.ThrowsAsync<ConnectException>(
+            () => client.GreetManyAsync(new GreetRequest { Name = "late" }, headers, cancellationToken: cancel.Token).ToListWithin());
+
+        Assert.Equal(Code.Canceled, canceled.Code);
+        HandlerTracker.Counts counts = tracker.For(Cancel);
+        await WaitUntilAsync(() => counts.Exited == 1, () => $"the handler did not end: {counts}");
+        Assert.Equal((1, 1), (counts.Entered, counts.ExitedCanceled));
     }
 
     /// <summary>One call in ten is canceled, one in ten disconnected; the rest complete.</summary>
@@ -446,6 +518,13 @@ public sealed class LoadAndFaultTests
         return GC.GetTotalMemory(forceFullCollection: false);
     }
 
+    /// <summary>The sizes of the GC's generations after the last collection: gen0, gen1, gen2, large and pinned object heaps.</summary>
+    private static string Generations()
+    {
+        GCMemoryInfo info = GC.GetGCMemoryInfo();
+        return string.Join(", ", info.GenerationInfo.ToArray().Select(generation => Mib(generation.SizeAfterBytes)));
+    }
+
     private static long WorkingSet()
     {
         using var process = Process.GetCurrentProcess();
@@ -460,6 +539,17 @@ public sealed class LoadAndFaultTests
         double.TryParse(Environment.GetEnvironmentVariable("CONNECT_LOAD_SCALE"), NumberStyles.Float, CultureInfo.InvariantCulture, out double scale) && scale > 1
             ? scale
             : 1;
+
+    /// <summary>Cancels the call once its response headers are in, before the client takes them.</summary>
+    private sealed class CancelAfterHeaders(CancellationTokenSource cancel) : DelegatingHandler
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            HttpResponseMessage response = await base.SendAsync(request, cancellationToken);
+            await cancel.CancelAsync();
+            return response;
+        }
+    }
 
     private sealed record Variant(Protocol Protocol, bool Http2, bool Bidi)
     {

@@ -45,9 +45,14 @@ public sealed class TestGreetService : IGreetService
         return new GreetResponse { Greeting = $"Hello, {request.Name}!" };
     }
 
-    public async IAsyncEnumerable<GreetResponse> GreetManyAsync(GreetRequest request, RequestContext context)
+    public IAsyncEnumerable<GreetResponse> GreetManyAsync(GreetRequest request, RequestContext context) =>
+        Handlers.Track(GreetMany(request, context), context);
+
+    public IAsyncEnumerable<GreetResponse> ChatAsync(IAsyncEnumerable<GreetRequest> requests, RequestContext context) =>
+        Handlers.Track(Chat(requests, context), context);
+
+    private async IAsyncEnumerable<GreetResponse> GreetMany(GreetRequest request, RequestContext context)
     {
-        using HandlerTracker.Scope tracked = Handlers.Enter(context);
         Begin(context);
         for (int i = 1; i <= 3; i++)
         {
@@ -76,9 +81,8 @@ public sealed class TestGreetService : IGreetService
         return new GreetResponse { Greeting = $"Hello, {string.Join(", ", names)}!" };
     }
 
-    public async IAsyncEnumerable<GreetResponse> ChatAsync(IAsyncEnumerable<GreetRequest> requests, RequestContext context)
+    private async IAsyncEnumerable<GreetResponse> Chat(IAsyncEnumerable<GreetRequest> requests, RequestContext context)
     {
-        using HandlerTracker.Scope tracked = Handlers.Enter(context);
         Begin(context);
         await foreach (GreetRequest request in requests)
         {
@@ -155,9 +159,9 @@ public sealed class TestGreetService : IGreetService
 }
 
 /// <summary>
-/// Counts handlers by the <c>x-fate</c> request header (what the test means to do to the
-/// call): entries, exits, and exits that saw the call's cancellation token fired; and holds
-/// streams until <see cref="Release"/>.
+/// Counts streaming handlers by the <c>x-fate</c> request header (what the test does to the
+/// call): entries, exits, and exits that observed the call's cancellation; and holds streams
+/// until <see cref="Release"/>.
 /// </summary>
 public sealed class HandlerTracker
 {
@@ -179,33 +183,73 @@ public sealed class HandlerTracker
     /// <summary>Lets held streams go on.</summary>
     public void Release() => _released.TrySetResult();
 
-    /// <summary>The handlers running now, for failure messages: fate, procedure, protocol, and whether the call was canceled.</summary>
+    /// <summary>The counts of one fate (zeros if none was seen).</summary>
+    public Counts For(string fate) => _byFate.GetOrAdd(fate, static _ => new Counts());
+
+    /// <summary>The handlers running now, but those of <paramref name="exceptFate"/>, for failure messages.</summary>
     public string DescribeRunning(string exceptFate, int max) =>
         string.Join("\n", _running.Where(entry => !entry.Value.StartsWith(exceptFate + " ", StringComparison.Ordinal)).Take(max)
             .Select(entry => $"{entry.Value}: canceled {entry.Key.CancellationToken.IsCancellationRequested}"));
 
-    /// <summary>The counts of one fate (zeros if none was seen).</summary>
-    public Counts For(string fate) => _byFate.GetOrAdd(fate, static _ => new Counts());
+    /// <summary>The responses of <paramref name="handler"/>, counted if the call has a fate.</summary>
+    public IAsyncEnumerable<T> Track<T>(IAsyncEnumerable<T> handler, RequestContext context) =>
+        context.RequestHeaders.Get("x-fate") is { } fate ? TrackAsync(handler, context, fate) : handler;
 
-    /// <summary>Counts the handler of <paramref name="context"/> in, if its call has a fate; dispose the scope when it ends.</summary>
-    public Scope Enter(RequestContext context)
+    /// <summary>
+    /// Runs the handler and counts it in and out. It observed its cancellation when, as it
+    /// ended, its token had fired, or it ended with a cancellation (a wait or a read: Kestrel
+    /// may fail a reset request body before it fires the token), or the server stopped it at
+    /// a response it could not write (the client was gone).
+    /// </summary>
+    private async IAsyncEnumerable<T> TrackAsync<T>(IAsyncEnumerable<T> handler, RequestContext context, string fate, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        if (context.RequestHeaders.Get("x-fate") is not { } fate)
-        {
-            return default;
-        }
-
         Counts counts = For(fate);
         counts.OnEnter();
         Microsoft.AspNetCore.Http.HttpRequest http = context.GetHttpContext().Request;
-        _running[context] = $"{fate} {context.Procedure} {context.Protocol} {http.Protocol} {http.Headers["x-name"]}";
+        _running[context] = $"{fate} {context.Procedure} {context.Protocol} {http.Protocol} #{http.Headers["x-name"]}";
         int now = Interlocked.Increment(ref _inFlight);
         int max;
         while (now > (max = Volatile.Read(ref _maxInFlight)) && Interlocked.CompareExchange(ref _maxInFlight, now, max) != max)
         {
         }
 
-        return new Scope(this, counts, context);
+        bool completed = false;
+        bool canceled = false;
+        bool failed = false;
+        try
+        {
+            await using IAsyncEnumerator<T> responses = handler.GetAsyncEnumerator(cancellationToken);
+            while (true)
+            {
+                try
+                {
+                    if (!await responses.MoveNextAsync())
+                    {
+                        completed = true;
+                        break;
+                    }
+                }
+                catch (Exception ex) when (ex is OperationCanceledException or ConnectException { Code: Code.Canceled })
+                {
+                    canceled = true;
+                    throw;
+                }
+                catch (Exception)
+                {
+                    failed = true;
+                    throw;
+                }
+
+                yield return responses.Current;
+            }
+        }
+        finally
+        {
+            bool abandoned = !completed && !canceled && !failed;
+            counts.OnExit(canceled || abandoned || context.CancellationToken.IsCancellationRequested);
+            _running.TryRemove(context, out _);
+            Interlocked.Decrement(ref _inFlight);
+        }
     }
 
     /// <summary>Entries and exits of the handlers of one fate.</summary>
@@ -219,7 +263,7 @@ public sealed class HandlerTracker
 
         public int Exited => Volatile.Read(ref _exited);
 
-        /// <summary>Exits whose call's cancellation token had fired.</summary>
+        /// <summary>Exits that observed the call's cancellation.</summary>
         public int ExitedCanceled => Volatile.Read(ref _exitedCanceled);
 
         public override string ToString() => $"entered {Entered}, exited {Exited} ({ExitedCanceled} canceled)";
@@ -234,22 +278,6 @@ public sealed class HandlerTracker
             }
 
             Interlocked.Increment(ref _exited);
-        }
-    }
-
-    /// <summary>One tracked handler; disposing it counts the exit.</summary>
-    public readonly struct Scope(HandlerTracker tracker, Counts counts, RequestContext context) : IDisposable
-    {
-        public void Dispose()
-        {
-            if (tracker is null)
-            {
-                return;
-            }
-
-            tracker._running.TryRemove(context, out _);
-            counts.OnExit(context.CancellationToken.IsCancellationRequested);
-            Interlocked.Decrement(ref tracker._inFlight);
         }
     }
 }

@@ -114,7 +114,16 @@ internal sealed class ConnectServerCall : HttpServerCall
         PipeReader body = Http.Request.BodyReader;
         while (true)
         {
-            ReadResult result = await body.ReadOrThrowAsync(cancellationToken).ConfigureAwait(false);
+            ReadResult result;
+            try
+            {
+                result = await body.ReadOrThrowAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (IOException ex) when (IsBrokenOff(ex))
+            {
+                throw ClientGone(ex);
+            }
+
             ReadOnlySequence<byte> buffer = result.Buffer;
             if (buffer.Length > cap)
             {

@@ -166,7 +166,17 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
         where T : class, IMessage<T>
     {
         _envelopes ??= new EnvelopeReader(body, MaxReceive, Code.InvalidArgument);
-        if (await _envelopes.ReadAsync(cancellationToken).ConfigureAwait(false) is not { } frame)
+        EnvelopeFrame? next;
+        try
+        {
+            next = await _envelopes.ReadAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (IOException ex) when (IsBrokenOff(ex))
+        {
+            throw ClientGone(ex);
+        }
+
+        if (next is not { } frame)
         {
             return null;
         }
@@ -184,6 +194,21 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
 
         return Decode(parser, frame.Payload, compressed ? RequestCompressor : null);
     }
+
+    /// <summary>
+    /// Whether reading the request failed because its stream or connection broke off (reset,
+    /// aborted), rather than because Kestrel refused the body (<see cref="BadHttpRequestException"/>,
+    /// the client's fault, mapped by the endpoint).
+    /// </summary>
+    protected static bool IsBrokenOff(IOException ex) => ex is not BadHttpRequestException;
+
+    /// <summary>
+    /// A request that broke off: the client is gone, as when its cancellation comes first. Kestrel
+    /// fails the body before it fires <see cref="HttpContext.RequestAborted"/> (that is queued),
+    /// so this cannot wait for the token; left alone it would be logged as a handler failure.
+    /// </summary>
+    protected static ConnectException ClientGone(IOException ex) =>
+        new(Code.Canceled, "the client is gone: " + ex.Message, ex);
 
     /// <summary>A request message decoded: bad bytes are the client's fault (invalid_argument).</summary>
     protected T Decode<T>(MessageParser<T> parser, ReadOnlySequence<byte> payload, Compressor? compressor)

@@ -166,7 +166,10 @@ internal abstract class HttpStreamClientCall<TRequest, TResponse> : ClientCall<T
         {
             try
             {
-                await _response.ConfigureAwait(false);
+                // Headers that arrived as the call was canceled were never taken by ResponseAsync:
+                // the response is disposed all the same, or its HTTP/2 stream is never reset
+                // and the server's handler runs on.
+                _responseMessage ??= await _response.ConfigureAwait(false);
             }
             catch (Exception)
             {
