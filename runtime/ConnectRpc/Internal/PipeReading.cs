@@ -15,7 +15,7 @@ internal static class PipeReading
     {
         cancellationToken.ThrowIfCancellationRequested();
         ReadResult result;
-        using (cancellationToken.CanBeCanceled ? cancellationToken.UnsafeRegister(static state => ((PipeReader)state!).CancelPendingRead(), reader) : default)
+        using (cancellationToken.CanBeCanceled ? cancellationToken.UnsafeRegister(static state => CancelPendingRead((PipeReader)state!), reader) : default)
         {
             result = await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false);
         }
@@ -28,5 +28,23 @@ internal static class PipeReading
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// Ends a pending read. A reader that already failed (Kestrel's request body of a reset
+    /// stream or connection) throws its error here; the pending read ends with that error
+    /// anyway, and thrown from this callback it would reach whoever cancels the token: Kestrel,
+    /// which logs it as the application's unhandled exception.
+    /// </summary>
+    private static void CancelPendingRead(PipeReader reader)
+    {
+        try
+        {
+            reader.CancelPendingRead();
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException)
+        {
+            // The read fails or has ended on its own.
+        }
     }
 }
