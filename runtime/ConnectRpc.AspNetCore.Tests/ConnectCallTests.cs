@@ -359,14 +359,14 @@ public sealed class ConnectCallTests : IAsyncLifetime
         }
     }
 
-    internal static async Task WaitUntilAsync(Func<bool> condition, [CallerArgumentExpression(nameof(condition))] string what = "")
+    internal static async Task WaitUntilAsync(Func<bool> condition, Func<string>? describe = null, [CallerArgumentExpression(nameof(condition))] string what = "")
     {
         using CancellationTokenSource bounded = Bounded.TimeoutSource();
         while (!condition())
         {
             if (bounded.IsCancellationRequested)
             {
-                Assert.Fail("Timed out waiting for " + what);
+                Assert.Fail("Timed out waiting for " + what + (describe is null ? "" : ": " + describe()));
             }
 
             await Task.Delay(20, Bounded.Token);

@@ -142,7 +142,7 @@ public sealed class LoadAndFaultTests
             await Task.WhenAll(faults).WaitAsync(s_phase, Bounded.Token);
             await Task.WhenAll(faulted).WaitAsync(s_phase, Bounded.Token);
             await Task.WhenAll(opened).WaitAsync(s_phase, Bounded.Token);
-            await WaitUntilAsync(
+            await ConnectCallTests.WaitUntilAsync(
                 () => tracker.InFlight == completing.Length && Drained(tracker.For(Cancel)) && Drained(tracker.For(Disconnect)),
                 () => $"in flight {tracker.InFlight} of {completing.Length} held; cancel: {tracker.For(Cancel)}; disconnect: {tracker.For(Disconnect)}\n" +
                     tracker.DescribeRunning(Complete, 20));
@@ -157,7 +157,7 @@ public sealed class LoadAndFaultTests
             TimeSpan finishedAfter = clock.Elapsed;
             await stopSide.CancelAsync();
             UnaryLoopResult unaryResult = await unary.WaitAsync(s_phase, Bounded.Token);
-            await WaitUntilAsync(() => tracker.InFlight == 0, () => $"{tracker.InFlight} handlers still in flight");
+            await ConnectCallTests.WaitUntilAsync(() => tracker.InFlight == 0, () => $"{tracker.InFlight} handlers still in flight");
 
             // Every call ended as its fate says, and every server handler as its call did.
             string[] wrong = [.. results.Select(Misbehavior).OfType<string>()];
@@ -193,6 +193,7 @@ public sealed class LoadAndFaultTests
                 previous = after;
                 after = ManagedHeapAfterFullGc();
             }
+
             Log($"opened and held after {openedAfter.TotalSeconds:F1} s, all ended after {finishedAfter.TotalSeconds:F1} s");
             Log($"managed heap after full GC: baseline {Mib(baseline)}, held {Mib(held)} (before GC), after {Mib(firstAfter)} then {Mib(after)} " +
                 $"(settled in {settling.Elapsed.TotalSeconds:F1} s; gen0, gen1, gen2, LOH, POH: {Generations()}); " +
@@ -235,7 +236,7 @@ public sealed class LoadAndFaultTests
             }
 
             await Task.WhenAll(established).Within();
-            await WaitUntilAsync(() => tracker.InFlight == count, () => $"{tracker.InFlight} of {count} streams held");
+            await ConnectCallTests.WaitUntilAsync(() => tracker.InFlight == count, () => $"{tracker.InFlight} of {count} streams held");
 
             using var shutdown = new CancellationTokenSource(shutdownTimeout);
             var clock = Stopwatch.StartNew();
@@ -243,9 +244,7 @@ public sealed class LoadAndFaultTests
 
             // Once the listeners are closed, new calls are refused, on new connections and on
             // the ones that carry the held streams (the server sent them GOAWAY).
-            await WaitUntilAsync(
-                async () => !await AcceptsAsync(server.Http1Url) && !await AcceptsAsync(server.Http2Url),
-                () => "the server still accepts connections");
+            await ConnectCallTests.WaitUntilAsync(() => !Accepts(server.Http1Url) && !Accepts(server.Http2Url));
             foreach (Connections clients in new[] { fresh, pool })
             {
                 foreach ((Protocol protocol, bool http2) in UnaryTransports())
@@ -299,11 +298,11 @@ public sealed class LoadAndFaultTests
         }
 
         await Task.WhenAll(established).Within();
-        await WaitUntilAsync(() => tracker.InFlight == count, () => $"{tracker.InFlight} of {count} handlers reading");
+        await ConnectCallTests.WaitUntilAsync(() => tracker.InFlight == count, () => $"{tracker.InFlight} of {count} handlers reading");
         pool.Abort();
 
         StreamResult[] results = await Task.WhenAll(calls).Within();
-        await WaitUntilAsync(() => tracker.InFlight == 0, () => $"{tracker.InFlight} handlers still in flight");
+        await ConnectCallTests.WaitUntilAsync(() => tracker.InFlight == 0, () => $"{tracker.InFlight} handlers still in flight");
         Assert.All(results, result => Assert.Null(Misbehavior(result)));
         HandlerTracker.Counts counts = tracker.For(Disconnect);
         Assert.Equal((count, count, count), (counts.Entered, counts.Exited, counts.ExitedCanceled));
@@ -333,7 +332,7 @@ public sealed class LoadAndFaultTests
 
         Assert.Equal(Code.Canceled, canceled.Code);
         HandlerTracker.Counts counts = tracker.For(Cancel);
-        await WaitUntilAsync(() => counts.Exited == 1, () => $"the handler did not end: {counts}");
+        await ConnectCallTests.WaitUntilAsync(() => counts.Exited == 1, () => $"the handler did not end: {counts}");
         Assert.Equal((1, 1), (counts.Entered, counts.ExitedCanceled));
     }
 
@@ -467,31 +466,13 @@ public sealed class LoadAndFaultTests
 
     private static bool Drained(HandlerTracker.Counts counts) => counts.Exited == counts.Entered;
 
-    private static Task WaitUntilAsync(Func<bool> condition, Func<string> describe) =>
-        WaitUntilAsync(() => Task.FromResult(condition()), describe);
-
-    /// <summary>Polls until <paramref name="condition"/> holds, within <see cref="Bounded.Timeout"/>.</summary>
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, Func<string> describe)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            if (clock.Elapsed > Bounded.Timeout)
-            {
-                Assert.Fail($"not within {Bounded.Timeout.TotalSeconds} s: {describe()}");
-            }
-
-            await Task.Delay(20, Bounded.Token);
-        }
-    }
-
-    /// <summary>Whether a TCP connection to <paramref name="url"/>'s port is accepted.</summary>
-    private static async Task<bool> AcceptsAsync(Uri url)
+    /// <summary>Whether a TCP connection to <paramref name="url"/>'s port is accepted (on loopback, at once or refused at once).</summary>
+    private static bool Accepts(Uri url)
     {
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, url.Port), Bounded.Token).AsTask().Within();
+            socket.Connect(new IPEndPoint(IPAddress.Loopback, url.Port));
             return true;
         }
         catch (SocketException)
