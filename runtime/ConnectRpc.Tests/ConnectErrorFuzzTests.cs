@@ -51,7 +51,7 @@ public sealed class ConnectErrorFuzzTests
     {
         Gen.Frequency((3, Mangled(Gen.Frequency((3, s_any.ErrorObject), (1, s_any.Value)))), (1, Gen.Byte.Array[0, 40])).Check(body =>
         {
-            ConnectException? error = ConnectProtocol.ReadErrorBody(new ReadOnlySequence<byte>(body));
+            ConnectException? error = ConnectProtocol.ReadErrorBody(new ReadOnlySequence<byte>(body), Fallback);
 
             if (error is not null)
             {
@@ -65,10 +65,11 @@ public sealed class ConnectErrorFuzzTests
     {
         s_valid.ErrorObject.Check(json =>
         {
-            ConnectException? error = ConnectProtocol.ReadErrorBody(new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(json)));
+            ConnectException? error = ConnectProtocol.ReadErrorBody(new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(json)), Fallback);
 
-            // An unknown, missing or non-string code leaves the client to map the HTTP status (§1 "Client validation").
-            Assert.Equal(KnownCode(json), error?.Code);
+            // An unknown, missing or non-string code takes the HTTP status's code (§1 "Client validation"),
+            // keeping the message; with no message either, the body is not a usable error.
+            Assert.Equal(KnownCode(json) ?? (HasMessage(json) ? Fallback : null), error?.Code);
         });
     }
 
@@ -138,7 +139,7 @@ public sealed class ConnectErrorFuzzTests
     public void ReadErrorBody_StringThatIsNotText_IsNotAUsableError(string body)
     {
         // Latin-1: one byte per character, so U+00A9 is the raw byte 0xA9.
-        Assert.Null(ConnectProtocol.ReadErrorBody(new ReadOnlySequence<byte>(Encoding.Latin1.GetBytes(body))));
+        Assert.Null(ConnectProtocol.ReadErrorBody(new ReadOnlySequence<byte>(Encoding.Latin1.GetBytes(body)), Fallback));
     }
 
     [Theory]
@@ -153,6 +154,18 @@ public sealed class ConnectErrorFuzzTests
 
         Assert.Equal(Code.Internal, error.Code);
         Assert.StartsWith("protocol error: invalid end-of-stream message", error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>The code an unusable <c>code</c> falls back to: the HTTP status's (503 here).</summary>
+    private const Code Fallback = Code.Unavailable;
+
+    /// <summary>Reference: whether an error object has a string <c>message</c>.</summary>
+    private static bool HasMessage(string json)
+    {
+        using var document = JsonDocument.Parse(json);
+        return document.RootElement.ValueKind == JsonValueKind.Object &&
+            document.RootElement.TryGetProperty("message", out JsonElement message) &&
+            message.ValueKind == JsonValueKind.String;
     }
 
     /// <summary>Reference: the code of an error object whose <c>code</c> is one of the 16 names, as its raw JSON spells it.</summary>
