@@ -15,16 +15,24 @@ internal static class ClientRun
     public static async Task<int> RunAsync(string contender, string kind, Uri url, int concurrency, double seconds)
     {
         Func<Task<int>> call = Create(contender, kind, url);
-        for (int i = 0; i < 200; i++)
-        {
-            await call(); // warm up: JIT, connections
-        }
 
+        // Warm up (JIT tiers, connections) under the same load for half the measured time.
+        _ = await LoadAsync(call, concurrency, seconds / 2);
+        long allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
+        var clock = Stopwatch.StartNew();
+        (long calls, long messages) = await LoadAsync(call, concurrency, seconds);
+        double elapsed = clock.Elapsed.TotalSeconds;
+        long allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{calls} {messages} {elapsed:F3} {allocated}"));
+        return 0;
+    }
+
+    /// <summary>Calls in <paramref name="concurrency"/> loops for <paramref name="seconds"/>; the calls and messages made.</summary>
+    private static async Task<(long Calls, long Messages)> LoadAsync(Func<Task<int>> call, int concurrency, double seconds)
+    {
         long calls = 0;
         long messages = 0;
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
-        long allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
-        var clock = Stopwatch.StartNew();
         Task[] workers = new Task[concurrency];
         for (int w = 0; w < concurrency; w++)
         {
@@ -40,10 +48,7 @@ internal static class ClientRun
         }
 
         await Task.WhenAll(workers);
-        double elapsed = clock.Elapsed.TotalSeconds;
-        long allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{calls} {messages} {elapsed:F3} {allocated}"));
-        return 0;
+        return (calls, messages);
     }
 
     private static Func<Task<int>> Create(string contender, string kind, Uri url)

@@ -1,4 +1,8 @@
 using System.Globalization;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using ConnectRpc.Benchmarks;
 
 // make bench / make bench-quick run `run`; `client` is the child process that measures one client.
@@ -8,6 +12,7 @@ return args switch
 {
     ["run", .. var rest] => await Runner.RunAsync(rest),
     ["serve"] => await ServeAsync(),
+    ["micro", .. var rest] => Micro(rest),
     ["client", var contender, var kind, var url, var concurrency, var seconds] =>
         await ClientRun.RunAsync(contender, kind, new Uri(url), int.Parse(concurrency, CultureInfo.InvariantCulture), double.Parse(seconds, CultureInfo.InvariantCulture)),
     _ => Usage(),
@@ -22,8 +27,17 @@ static async Task<int> ServeAsync()
     return 0;
 }
 
+// The micro-benchmarks alone, with BenchmarkDotNet's own arguments (--filter *Header*, --job short).
+static int Micro(string[] arguments)
+{
+    BenchmarkSwitcher
+        .FromTypes([typeof(HeaderBenchmarks), typeof(EnvelopeBenchmarks), typeof(CodecBenchmarks)])
+        .Run(arguments, DefaultConfig.Instance.AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance)));
+    return 0;
+}
+
 static int Usage()
 {
-    Console.Error.WriteLine("usage: ConnectRpc.Benchmarks run [--quick] --out BENCHMARKS.md --plugin PATH | serve | client ours|grpc unary|stream URL CONCURRENCY SECONDS");
+    Console.Error.WriteLine("usage: ConnectRpc.Benchmarks run [--quick] --out BENCHMARKS.md --plugin PATH | serve | micro [BenchmarkDotNet arguments] | client ours|grpc unary|stream URL CONCURRENCY SECONDS");
     return 2;
 }

@@ -47,6 +47,13 @@ internal sealed class GrpcServerCall : HttpServerCall
         SendHeaders(null);
         PipeWriter body = Http.Response.BodyWriter;
         GrpcProtocol.WriteFrame(body, _wire, compressed ? EnvelopeFlags.Compressed : EnvelopeFlags.None, payload.WrittenSpan);
+        if (Method.Kind is MethodKind.Unary or MethodKind.ClientStreaming)
+        {
+            // The only response leaves with the end of the call, headers, message and trailers
+            // in one write, instead of a flush of its own.
+            return;
+        }
+
         await FlushAsync(body, cancellationToken).ConfigureAwait(false);
     }
 
