@@ -10,7 +10,12 @@ namespace ConnectRpc;
 /// </remarks>
 public sealed class RequestContext
 {
+    private const string HeadersSentReason = "Response headers were already sent; set them before the first response message.";
+
     private readonly TimeProvider _time;
+    private Headers? _responseHeaders;
+    private Headers? _responseTrailers;
+    private bool _headersSent;
 
     /// <summary>
     /// Creates a context. The server creates one per call; tests create their own to call a
@@ -54,10 +59,15 @@ public sealed class RequestContext
     public Headers RequestHeaders { get; }
 
     /// <summary>Headers to send before the first response message. Writes are checked.</summary>
-    public Headers ResponseHeaders { get; } = new();
+    public Headers ResponseHeaders => _responseHeaders ??= _headersSent ? Headers.CreateReceived(0).MakeReadOnly(HeadersSentReason) : new();
 
     /// <summary>Trailers to send at the end of the call, on success or error. Writes are checked.</summary>
-    public Headers ResponseTrailers { get; } = new();
+    public Headers ResponseTrailers => _responseTrailers ??= new();
+
+    // Both are made on first use: most handlers set no metadata, and a call then allocates none.
+    internal Headers? ResponseHeadersOrNull => _responseHeaders;
+
+    internal Headers? ResponseTrailersOrNull => _responseTrailers;
 
     /// <summary>When the call must end, from the client's timeout; null when it has none.</summary>
     public DateTimeOffset? Deadline { get; }
@@ -84,6 +94,9 @@ public sealed class RequestContext
     internal object? TransportContext { get; init; }
 
     /// <summary>Called by the server once the response headers are on their way.</summary>
-    internal void MarkHeadersSent() =>
-        ResponseHeaders.MakeReadOnly("Response headers were already sent; set them before the first response message.");
+    internal void MarkHeadersSent()
+    {
+        _headersSent = true;
+        _responseHeaders?.MakeReadOnly(HeadersSentReason);
+    }
 }

@@ -177,7 +177,7 @@ internal sealed class ConnectServerCall : HttpServerCall
     public override async Task FinishAsync(ConnectException? error)
     {
         HttpResponse response = Http.Response;
-        Headers trailers = ContextOrNull?.ResponseTrailers ?? Headers.Empty;
+        Headers trailers = ContextOrNull?.ResponseTrailersOrNull ?? Headers.Empty;
         if (_streaming)
         {
             Headers? errorMetadata = ErrorTrailers(error);
@@ -191,7 +191,7 @@ internal sealed class ConnectServerCall : HttpServerCall
         }
 
         IHeaderDictionary headers = response.Headers;
-        AppendHeaders(headers, ContextOrNull?.ResponseHeaders, null);
+        AppendHeaders(headers, ContextOrNull?.ResponseHeadersOrNull, null);
         ContextOrNull?.MarkHeadersSent();
         AppendHeaders(headers, trailers, ConnectProtocol.TrailerPrefix);
         headers["Accept-Encoding"] = Compressor.AcceptList;

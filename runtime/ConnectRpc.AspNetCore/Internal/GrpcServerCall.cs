@@ -2,6 +2,7 @@ using System.IO.Pipelines;
 using ConnectRpc.Internal;
 using Google.Protobuf;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 
 namespace ConnectRpc.AspNetCore.Internal;
 
@@ -60,49 +61,54 @@ internal sealed class GrpcServerCall : HttpServerCall
     public override async Task FinishAsync(ConnectException? error)
     {
         RequestContext? context = ContextOrNull;
-        Headers trailers = context?.ResponseTrailers ?? Headers.Empty;
+        Headers? trailers = context?.ResponseTrailersOrNull;
         HttpResponse response = Http.Response;
 
         // Trailers-only (§2, §3) when nothing went out and there are no headers to keep apart
         // from the trailers: a client reads every header of such a response as a trailer.
-        if (!HeadersSent && (context is null || context.ResponseHeaders.Count == 0) && (error is null || error.Headers.Count == 0))
+        if (!HeadersSent && (context?.ResponseHeadersOrNull is not { Count: > 0 }) && (error is null || error.Headers.Count == 0))
         {
             SendHeaders(null);
-            AppendHeaders(response.Headers, End(trailers, error, error?.Trailers), null);
+            AppendEnd(response.Headers, trailers, error?.Trailers, error);
             return;
         }
 
         Headers? errorMetadata = ErrorTrailers(error);
         SendHeaders(error?.Headers);
-        Headers end = End(trailers, error, errorMetadata);
         if (_wire == GrpcWire.Grpc)
         {
-            foreach (KeyValuePair<string, string> entry in end)
-            {
-                response.AppendTrailer(entry.Key, entry.Value);
-            }
-
+            // HTTP/2 trailers: the endpoint sends gRPC only where the response supports them.
+            AppendEnd(Http.Features.GetRequiredFeature<IHttpResponseTrailersFeature>().Trailers, trailers, errorMetadata, error);
             return;
         }
 
+        Headers end = Headers.CreateReceived((trailers?.Count ?? 0) + (errorMetadata?.Count ?? 0) + 3);
+        end.AddRangeUnchecked(trailers ?? Headers.Empty);
+        end.AddRangeUnchecked(errorMetadata ?? Headers.Empty);
+        GrpcProtocol.AddStatus(end, error);
         using var block = new PooledBufferWriter();
         GrpcProtocol.WriteWebTrailers(block, end);
         GrpcProtocol.WriteFrame(response.BodyWriter, _wire, EnvelopeFlags.Trailers, block.WrittenSpan);
         await response.BodyWriter.FlushAsync(Http.RequestAborted).ConfigureAwait(false);
     }
 
-    /// <summary>The application's trailers, then the error's metadata, then the status fields.</summary>
-    private static Headers End(Headers trailers, ConnectException? error, Headers? errorMetadata)
+    /// <summary>
+    /// Appends the end of the call to HTTP headers or trailers: the application's trailers, then
+    /// the error's metadata, then the status fields (§2).
+    /// </summary>
+    private static void AppendEnd(IHeaderDictionary target, Headers? trailers, Headers? errorMetadata, ConnectException? error)
     {
-        Headers end = Headers.CreateReceived(trailers.Count + (errorMetadata?.Count ?? 0) + 3);
-        end.AddRangeUnchecked(trailers);
-        if (errorMetadata is not null)
+        AppendHeaders(target, trailers, null);
+        AppendHeaders(target, errorMetadata, null);
+        if (error is null)
         {
-            end.AddRangeUnchecked(errorMetadata);
+            target.Append(GrpcProtocol.StatusHeader, GrpcProtocol.StatusOk);
+            return;
         }
 
-        GrpcProtocol.AddStatus(end, error);
-        return end;
+        Headers status = Headers.CreateReceived(3);
+        GrpcProtocol.AddStatus(status, error);
+        AppendHeaders(target, status, null);
     }
 
     private void SendHeaders(Headers? errorHeaders) =>

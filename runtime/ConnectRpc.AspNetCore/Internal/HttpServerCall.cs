@@ -256,7 +256,7 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
         }
 
         headers[acceptEncodingHeader] = Compressor.AcceptList;
-        AppendHeaders(headers, _context?.ResponseHeaders, null);
+        AppendHeaders(headers, _context?.ResponseHeadersOrNull, null);
         AppendHeaders(headers, errorHeaders, null);
         _context?.MarkHeadersSent();
     }

@@ -24,6 +24,7 @@ internal enum GrpcWire
 internal static class GrpcProtocol
 {
     public const string StatusHeader = "grpc-status";
+    public const string StatusOk = "0";
     public const string MessageHeader = "grpc-message";
     public const string StatusDetailsHeader = "grpc-status-details-bin";
     public const string TimeoutHeader = "grpc-timeout";
@@ -261,7 +262,7 @@ internal static class GrpcProtocol
     {
         if (error is null)
         {
-            target.AddReceived(StatusHeader, "0");
+            target.AddReceived(StatusHeader, StatusOk);
             return;
         }
 
