@@ -154,6 +154,14 @@ internal sealed class ConnectServerCall : HttpServerCall
         where T : class
     {
         ArgumentNullException.ThrowIfNull(message);
+        if (_streaming && MessageFraming.DirectProtoSize(message, Codec, ResponseCompressor, MaxSend) is var size and >= 0)
+        {
+            SendStreamHeaders(null);
+            MessageFraming.WriteProtoFrame(Http.Response.BodyWriter, message, size);
+            await FlushAsync(Http.Response.BodyWriter, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         PooledBufferWriter payload = MessageFraming.Encode(message, Codec, ResponseCompressor, MaxSend, out bool compressed);
         if (!_streaming)
         {

@@ -44,10 +44,19 @@ internal sealed class GrpcServerCall : HttpServerCall
         where T : class
     {
         ArgumentNullException.ThrowIfNull(message);
-        using PooledBufferWriter payload = MessageFraming.Encode(message, Codec, ResponseCompressor, MaxSend, out bool compressed);
-        SendHeaders(null);
         PipeWriter body = Http.Response.BodyWriter;
-        GrpcProtocol.WriteFrame(body, _wire, compressed ? EnvelopeFlags.Compressed : EnvelopeFlags.None, payload.WrittenSpan);
+        int size = _wire == GrpcWire.WebText ? -1 : MessageFraming.DirectProtoSize(message, Codec, ResponseCompressor, MaxSend);
+        if (size >= 0)
+        {
+            SendHeaders(null);
+            MessageFraming.WriteProtoFrame(body, message, size);
+        }
+        else
+        {
+            using PooledBufferWriter payload = MessageFraming.Encode(message, Codec, ResponseCompressor, MaxSend, out bool compressed);
+            SendHeaders(null);
+            GrpcProtocol.WriteFrame(body, _wire, compressed ? EnvelopeFlags.Compressed : EnvelopeFlags.None, payload.WrittenSpan);
+        }
         if (Method.Kind is MethodKind.Unary or MethodKind.ClientStreaming)
         {
             // The only response leaves with the end of the call, headers, message and trailers

@@ -59,6 +59,8 @@ internal sealed class GrpcClientTransport(HttpTransportSettings settings, GrpcWi
             return request;
         }
 
+        protected override bool FramesAsIs => wire != GrpcWire.WebText;
+
         protected override void WriteFrame(IBufferWriter<byte> output, EnvelopeFlags flags, ReadOnlySpan<byte> payload) =>
             GrpcProtocol.WriteFrame(output, wire, flags, payload);
 

@@ -50,6 +50,9 @@ internal abstract class HttpStreamClientCall<TRequest, TResponse> : ClientCall<T
 
     protected abstract string RequestContentType { get; }
 
+    /// <summary>Whether frames go on the wire as they are (false for gRPC-Web text, which base64-encodes them).</summary>
+    protected virtual bool FramesAsIs => true;
+
     /// <summary>Writes one request frame; gRPC-Web text overrides it to base64-encode.</summary>
     protected virtual void WriteFrame(IBufferWriter<byte> output, EnvelopeFlags flags, ReadOnlySpan<byte> payload) =>
         Envelope.WriteFrame(output, flags, payload);
@@ -87,8 +90,14 @@ internal abstract class HttpStreamClientCall<TRequest, TResponse> : ClientCall<T
         var frame = new PooledBufferWriter();
         try
         {
-            using (PooledBufferWriter payload = MessageFraming.Encode(message, Settings.Codec, Settings.SendCompressor, Settings.Options.MaxSendMessageSize, out bool compressed))
+            int size = FramesAsIs ? MessageFraming.DirectProtoSize(message, Settings.Codec, Settings.SendCompressor, Settings.Options.MaxSendMessageSize) : -1;
+            if (size >= 0)
             {
+                MessageFraming.WriteProtoFrame(frame, message, size);
+            }
+            else
+            {
+                using PooledBufferWriter payload = MessageFraming.Encode(message, Settings.Codec, Settings.SendCompressor, Settings.Options.MaxSendMessageSize, out bool compressed);
                 WriteFrame(frame, compressed ? EnvelopeFlags.Compressed : EnvelopeFlags.None, payload.WrittenSpan);
             }
 

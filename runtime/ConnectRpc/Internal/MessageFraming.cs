@@ -23,9 +23,7 @@ internal static class MessageFraming
             codec.Serialize(message, plain);
             if (plain.WrittenCount > maxSize)
             {
-                throw new ConnectException(
-                    Code.ResourceExhausted,
-                    $"message size {plain.WrittenCount} is larger than the send limit of {maxSize} bytes");
+                throw TooLargeToSend(plain.WrittenCount, maxSize);
             }
 
             compressed = compressor is not null && plain.WrittenCount > 0;
@@ -45,6 +43,36 @@ internal static class MessageFraming
             throw;
         }
     }
+
+    /// <summary>
+    /// The size of <paramref name="message"/> when it can be written straight into its frame by
+    /// <see cref="WriteProtoFrame"/> (proto codec, nothing compressed: no intermediate buffer),
+    /// or -1 when it needs <see cref="Encode"/>. Throws resource_exhausted past <paramref name="maxSize"/>.
+    /// </summary>
+    public static int DirectProtoSize<T>(T message, MessageCodec codec, Compressor? compressor, int maxSize)
+        where T : class, IMessage<T>
+    {
+        if (codec != MessageCodec.Proto || compressor is not null)
+        {
+            return -1;
+        }
+
+        int size = message.CalculateSize();
+        return size <= maxSize ? size : throw TooLargeToSend(size, maxSize);
+    }
+
+    /// <summary>Writes an uncompressed proto frame of <paramref name="size"/> bytes (from <see cref="DirectProtoSize"/>), prefix and message in one span.</summary>
+    public static void WriteProtoFrame<T>(IBufferWriter<byte> output, T message, int size)
+        where T : class, IMessage<T>
+    {
+        Span<byte> frame = output.GetSpan(Envelope.PrefixLength + size);
+        Envelope.WritePrefix(frame, EnvelopeFlags.None, size);
+        message.WriteTo(frame.Slice(Envelope.PrefixLength, size));
+        output.Advance(Envelope.PrefixLength + size);
+    }
+
+    private static ConnectException TooLargeToSend(long size, int maxSize) =>
+        new(Code.ResourceExhausted, $"message size {size} is larger than the send limit of {maxSize} bytes");
 
     /// <summary>
     /// Decodes one message. <paramref name="compressor"/> is the encoding of a compressed
