@@ -18,11 +18,13 @@ internal static class ClientRun
 
         // Warm up (JIT tiers, connections) under the same load for half the measured time.
         _ = await LoadAsync(call, concurrency, seconds / 2);
+        using AllocationSampler? sampler = Environment.GetEnvironmentVariable("CONNECT_BENCH_ALLOCATIONS") == "1" ? new AllocationSampler() : null;
         long allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
         var clock = Stopwatch.StartNew();
         (long calls, long messages) = await LoadAsync(call, concurrency, seconds);
         double elapsed = clock.Elapsed.TotalSeconds;
         long allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
+        sampler?.Print(calls, Console.Error);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{calls} {messages} {elapsed:F3} {allocated}"));
         return 0;
     }

@@ -161,11 +161,11 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
         private HttpRequestMessage CreateRequest(PooledBufferWriter payload)
         {
             HttpRequestMessage request;
-            string url = settings.Url(Method);
+            Uri url = settings.Url(Method);
             if (settings.Options.UseHttpGet && Method.Idempotency == IdempotencyLevel.NoSideEffects &&
-                GetUrl(url, payload) is { } getUrl)
+                GetUrl(url.OriginalString, payload) is { } getUrl)
             {
-                request = settings.CreateRequest(HttpMethod.Get, getUrl, version, RequestHeaders);
+                request = settings.CreateRequest(HttpMethod.Get, new Uri(getUrl), version, RequestHeaders);
             }
             else
             {

@@ -15,6 +15,7 @@ internal sealed class HttpTransportSettings
     private static readonly string s_grpcUserAgent = "grpc-csharp-connect/" + s_version;
 
     private readonly string _prefix;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Method, Uri> _urls = new();
 
     public HttpTransportSettings(HttpClient client, Uri baseAddress, ConnectClientOptions options)
     {
@@ -50,7 +51,8 @@ internal sealed class HttpTransportSettings
 
     public Compressor? SendCompressor { get; }
 
-    public string Url(Method method) => _prefix + method.Procedure;
+    /// <summary>The URL of <paramref name="method"/>, made and parsed once per method and client.</summary>
+    public Uri Url(Method method) => _urls.GetOrAdd(method, static (m, prefix) => new Uri(prefix + m.Procedure), _prefix);
 
     /// <summary>
     /// The HTTP version and policy of a call (design.md "HTTP versions"): what the options ask
@@ -82,7 +84,7 @@ internal sealed class HttpTransportSettings
     /// A request with the application's headers, and a <c>User-Agent</c> naming this runtime
     /// (grpc's form for gRPC and gRPC-Web, §2) unless the application or the HttpClient set one.
     /// </summary>
-    public HttpRequestMessage CreateRequest(HttpMethod httpMethod, string url, HttpVersionChoice version, Headers requestHeaders)
+    public HttpRequestMessage CreateRequest(HttpMethod httpMethod, Uri url, HttpVersionChoice version, Headers requestHeaders)
     {
         var request = new HttpRequestMessage(httpMethod, url) { Version = version.Version, VersionPolicy = version.Policy };
         foreach (KeyValuePair<string, string> header in requestHeaders)

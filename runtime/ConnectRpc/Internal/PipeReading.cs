@@ -11,15 +11,30 @@ internal static class PipeReading
     /// cancelled by its token leaves some readers (Kestrel's HTTP/1.1 request body) marked as
     /// reading, and the server's drain of the rest of the body then fails.
     /// </summary>
-    public static async ValueTask<ReadResult> ReadOrThrowAsync(this PipeReader reader, CancellationToken cancellationToken)
+    public static ValueTask<ReadResult> ReadOrThrowAsync(this PipeReader reader, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
+        ValueTask<ReadResult> read = reader.ReadAsync(CancellationToken.None);
+        // Data already there (most reads of small messages): no registration, no state machine.
+        return read.IsCompletedSuccessfully
+            ? new ValueTask<ReadResult>(Checked(reader, read.Result, cancellationToken))
+            : WaitAsync(reader, read, cancellationToken);
+    }
+
+    private static async ValueTask<ReadResult> WaitAsync(PipeReader reader, ValueTask<ReadResult> read, CancellationToken cancellationToken)
+    {
         ReadResult result;
         using (cancellationToken.CanBeCanceled ? cancellationToken.UnsafeRegister(static state => CancelPendingRead((PipeReader)state!), reader) : default)
         {
-            result = await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false);
+            result = await read.ConfigureAwait(false);
         }
 
+        return Checked(reader, result, cancellationToken);
+    }
+
+    /// <summary>The result, or for a cancelled read the read ended and the cancellation thrown.</summary>
+    private static ReadResult Checked(PipeReader reader, ReadResult result, CancellationToken cancellationToken)
+    {
         if (result.IsCanceled)
         {
             reader.AdvanceTo(result.Buffer.Start);
