@@ -82,6 +82,14 @@ internal sealed class Report(bool quick)
         Line($"## Micro-benchmarks (BenchmarkDotNet, in process)");
         Line($"");
         md.AppendLine(Micro.Trim());
+        // The hand-written reading of the numbers lives beside the code, so a new run keeps it.
+        string analysis = Path.Combine(AppContext.BaseDirectory, "analysis.md");
+        if (File.Exists(analysis))
+        {
+            Line($"");
+            md.AppendLine(File.ReadAllText(analysis).Trim());
+        }
+
         Line($"");
         Line($"## Reproduce");
         Line($"");
