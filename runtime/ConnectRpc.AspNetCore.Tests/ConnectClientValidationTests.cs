@@ -250,6 +250,16 @@ public sealed class ConnectClientValidationTests : IAsyncLifetime
         Assert.Equal(Code.Unavailable, await UnaryCode(new Reply(503, Json, bytes, "gzip"), http2: false));
     }
 
+    [Fact]
+    public async Task Unary_NonOkErrorBodyInflatingPastTheReceiveLimit_HttpStatus()
+    {
+        // A 2 KiB error message in about 60 bytes of gzip: under the limit compressed, over it inflated.
+        byte[] json = Utf8($$"""{"code": "internal", "message": "{{new string('x', 2048)}}"}""");
+        var reply = new Reply(503, Json, WireBytes.Gzip(json), "gzip");
+        Assert.Equal(Code.Internal, await UnaryCode(reply, http2: false));
+        Assert.Equal(Code.Unavailable, await UnaryCode(reply, http2: false, maxReceive: 1024));
+    }
+
     [Theory]
     [InlineData("text/html")]
     [InlineData(Json)]

@@ -86,7 +86,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
             string? contentType = response.Content.Headers.ContentType?.ToString();
             if (response.StatusCode != HttpStatusCode.OK)
             {
-                throw await ErrorAsync(response, contentType, cap, compressor, cancellationToken).ConfigureAwait(false);
+                throw await ErrorAsync(response, contentType, cap, compressor, max, cancellationToken).ConfigureAwait(false);
             }
 
             using PooledBufferWriter body = await ReadAsync(response.Content, cap, cancellationToken).ConfigureAwait(false);
@@ -119,7 +119,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
         /// A non-200 response (§1 "Client validation"): the JSON error when usable, else the HTTP
         /// status. Any other body is not read, and one over the size limit is not usable.
         /// </summary>
-        private static async Task<ConnectException> ErrorAsync(HttpResponseMessage response, string? contentType, long cap, Compressor? compressor, CancellationToken cancellationToken)
+        private static async Task<ConnectException> ErrorAsync(HttpResponseMessage response, string? contentType, long cap, Compressor? compressor, int maxSize, CancellationToken cancellationToken)
         {
             int status = (int)response.StatusCode;
             if (ConnectProtocol.UnaryCodec(contentType) != MessageCodec.Json)
@@ -143,7 +143,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
                 {
                     using PooledBufferWriter? plain = compressor is null || body.WrittenCount == 0
                         ? null
-                        : MessageFraming.Decompress(body.WrittenSequence, compressor, ConnectClientOptions.DefaultMaxReceiveMessageSize);
+                        : MessageFraming.Decompress(body.WrittenSequence, compressor, maxSize);
                     if (ConnectProtocol.ReadErrorBody(plain?.WrittenSequence ?? body.WrittenSequence, CodeMapping.FromHttpStatus(status)) is { } error)
                     {
                         return error;
