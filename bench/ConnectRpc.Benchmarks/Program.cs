@@ -13,6 +13,7 @@ return args switch
     ["run", .. var rest] => await Runner.RunAsync(rest),
     ["serve"] => await ServeAsync(),
     ["micro", .. var rest] => Micro(rest),
+    ["plugin-request", var files, var methods, var output] => await WritePluginRequestAsync(int.Parse(files, CultureInfo.InvariantCulture), int.Parse(methods, CultureInfo.InvariantCulture), output),
     ["client", var contender, var kind, var url, var concurrency, var seconds] =>
         await ClientRun.RunAsync(contender, kind, new Uri(url), int.Parse(concurrency, CultureInfo.InvariantCulture), double.Parse(seconds, CultureInfo.InvariantCulture)),
     _ => Usage(),
@@ -36,8 +37,15 @@ static int Micro(string[] arguments)
     return 0;
 }
 
+// The plugin benchmark's synthetic request, for profiling a plugin by hand.
+static async Task<int> WritePluginRequestAsync(int files, int methodsPerFile, string output)
+{
+    await File.WriteAllBytesAsync(output, Google.Protobuf.MessageExtensions.ToByteArray(PluginRequest.Create(files, methodsPerFile)));
+    return 0;
+}
+
 static int Usage()
 {
-    Console.Error.WriteLine("usage: ConnectRpc.Benchmarks run [--quick] --out BENCHMARKS.md --plugin PATH | serve | micro [BenchmarkDotNet arguments] | client ours|grpc unary|stream URL CONCURRENCY SECONDS");
+    Console.Error.WriteLine("usage: ConnectRpc.Benchmarks run [--quick] --out BENCHMARKS.md --plugin PATH | serve | micro [BenchmarkDotNet arguments] | plugin-request FILES METHODS-PER-FILE OUT | client ours|grpc unary|stream URL CONCURRENCY SECONDS");
     return 2;
 }
