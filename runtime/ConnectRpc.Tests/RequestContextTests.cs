@@ -63,6 +63,23 @@ public sealed class RequestContextTests
         context.ResponseTrailers["still"] = "fine";
     }
 
+    [Fact]
+    public void ResponseMetadata_MadeOnFirstUse_KeptAndFrozenWhenSent()
+    {
+        var context = new RequestContext("/a.B/C");
+        Assert.Null(context.ResponseHeadersOrNull);
+        Assert.Null(context.ResponseTrailersOrNull);
+
+        Headers headers = context.ResponseHeaders;
+        headers["early"] = "x";
+        Assert.Same(headers, context.ResponseHeaders);
+        Assert.Same(headers, context.ResponseHeadersOrNull);
+        context.MarkHeadersSent();
+
+        Assert.Throws<InvalidOperationException>(() => context.ResponseHeaders["late"] = "x");
+        Assert.Equal("x", context.ResponseHeaders.Get("early"));
+    }
+
     private sealed class ManualClock(DateTimeOffset now) : TimeProvider
     {
         private DateTimeOffset _now = now;

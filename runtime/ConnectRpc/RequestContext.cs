@@ -59,12 +59,16 @@ public sealed class RequestContext
     public Headers RequestHeaders { get; }
 
     /// <summary>Headers to send before the first response message. Writes are checked.</summary>
-    public Headers ResponseHeaders => _responseHeaders ??= _headersSent ? Headers.CreateReceived(0).MakeReadOnly(HeadersSentReason) : new();
+    public Headers ResponseHeaders =>
+        _responseHeaders ?? Created(ref _responseHeaders, _headersSent ? Headers.CreateReceived(0).MakeReadOnly(HeadersSentReason) : new());
 
     /// <summary>Trailers to send at the end of the call, on success or error. Writes are checked.</summary>
-    public Headers ResponseTrailers => _responseTrailers ??= new();
+    public Headers ResponseTrailers => _responseTrailers ?? Created(ref _responseTrailers, new());
 
     // Both are made on first use: most handlers set no metadata, and a call then allocates none.
+    // The first of two threads that race to make one wins, so no write is lost.
+    private static Headers Created(ref Headers? field, Headers made) => Interlocked.CompareExchange(ref field, made, null) ?? made;
+
     internal Headers? ResponseHeadersOrNull => _responseHeaders;
 
     internal Headers? ResponseTrailersOrNull => _responseTrailers;
