@@ -30,17 +30,22 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-10s %s\n", $$1, $$2 }'
 
 # The plugin starts once per protoc or buf run, so start-up is most of its time: NativeAOT (about 10 ms)
-# where a C toolchain can link it, else a ReadyToRun single file (about 100 ms, the .NET host's start).
+# where a C toolchain can link it, else (no compiler, or the native link fails) a ReadyToRun single
+# file (about 100 ms, the .NET host's start). Both write the same code.
 PLUGIN_CC := $(shell command -v clang || command -v gcc)
-ifneq ($(PLUGIN_CC),)
-PLUGIN_PUBLISH := -p:PublishAot=true -p:StripSymbols=true $(if $(findstring gcc,$(notdir $(PLUGIN_CC))),-p:CppCompilerAndLinker=gcc)
-else
-PLUGIN_PUBLISH := --self-contained false -p:PublishSingleFile=true -p:PublishReadyToRun=true
-endif
+PLUGIN_PUBLISH := dotnet publish plugin/ProtocGenConnectCSharp -c $(CONFIGURATION) --use-current-runtime \
+	-p:DebugType=none -p:GenerateDocumentationFile=false -o bin --nologo -v:q
+PLUGIN_AOT := -p:PublishAot=true -p:StripSymbols=true $(if $(findstring gcc,$(notdir $(PLUGIN_CC))),-p:CppCompilerAndLinker=gcc)
+PLUGIN_SINGLE_FILE := --self-contained false -p:PublishSingleFile=true -p:PublishReadyToRun=true
 
 plugin: protoc ## Build bin/protoc-gen-connect-csharp (NativeAOT, or a single file) and bin/protoc
-	dotnet publish plugin/ProtocGenConnectCSharp -c $(CONFIGURATION) --use-current-runtime $(PLUGIN_PUBLISH) \
-		-p:DebugType=none -p:GenerateDocumentationFile=false -o bin --nologo -v:q
+	@if [ -n "$(PLUGIN_CC)" ]; then \
+		echo "$(PLUGIN_PUBLISH) $(PLUGIN_AOT)"; \
+		$(PLUGIN_PUBLISH) $(PLUGIN_AOT) && exit 0; \
+		echo "make plugin: the NativeAOT build failed (above); building a ReadyToRun single file instead" >&2; \
+	fi; \
+	echo "$(PLUGIN_PUBLISH) $(PLUGIN_SINGLE_FILE)"; \
+	$(PLUGIN_PUBLISH) $(PLUGIN_SINGLE_FILE)
 
 protoc: ## Copy protoc and the well-known .proto files from NuGet to bin/
 	dotnet msbuild plugin/ProtocGenConnectCSharp -restore -t:InstallProtoc -p:ProtocDir=$(CURDIR)/bin -nologo -v:q
