@@ -83,7 +83,7 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
         // of Kestrel's minimum data rate, which still guards unary bodies.
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
         {
-            size.MaxRequestBodySize = _streaming ? null : (long)_options.MaxReceiveMessageSize + HttpServerCall.UnaryBodySlack;
+            size.MaxRequestBodySize = _streaming ? null : (long)_options.MaxReceiveMessageSize + MessageFraming.UnaryBodySlack;
         }
 
         if (_streaming && http.Features.Get<IHttpMinRequestBodyDataRateFeature>() is { } rate)

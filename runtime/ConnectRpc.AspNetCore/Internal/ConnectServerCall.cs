@@ -105,7 +105,7 @@ internal sealed class ConnectServerCall : HttpServerCall
             return Decode(parser, new ReadOnlySequence<byte>(_getPayload), RequestCompressor);
         }
 
-        long cap = RequestCompressor is null ? MaxReceive : (long)MaxReceive + UnaryBodySlack;
+        long cap = RequestCompressor is null ? MaxReceive : (long)MaxReceive + MessageFraming.UnaryBodySlack;
         if (Http.Request.ContentLength > cap)
         {
             throw TooLarge(Http.Request.ContentLength.Value);

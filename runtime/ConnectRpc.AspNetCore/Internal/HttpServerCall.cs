@@ -18,12 +18,6 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
     // Timers cannot run longer than this; a longer deadline is reported but not enforced.
     private static readonly TimeSpan s_maxTimer = TimeSpan.FromMilliseconds(int.MaxValue - 1);
 
-    /// <summary>
-    /// What a unary request body may hold beyond its message's limit: the envelope, compression
-    /// overhead, or a superfluous frame to reject with the right code.
-    /// </summary>
-    public const int UnaryBodySlack = 64 * 1024;
-
     private readonly Method _method;
     private RequestContext? _context;
     private CancellationTokenSource? _deadline;

@@ -82,7 +82,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
             }
 
             int max = settings.Options.MaxReceiveMessageSize;
-            long cap = compressor is null ? max : max + 65536L;
+            long cap = compressor is null ? max : (long)max + MessageFraming.UnaryBodySlack;
             string? contentType = response.Content.Headers.ContentType?.ToString();
             if (response.StatusCode != HttpStatusCode.OK)
             {

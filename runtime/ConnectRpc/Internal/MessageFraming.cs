@@ -10,6 +10,12 @@ namespace ConnectRpc.Internal;
 internal static class MessageFraming
 {
     /// <summary>
+    /// What a unary body, request or response, may hold beyond its message's size limit:
+    /// compression overhead, an envelope, or a superfluous frame to reject with the right code.
+    /// </summary>
+    public const int UnaryBodySlack = 64 * 1024;
+
+    /// <summary>
     /// Serializes <paramref name="message"/> (compressed when <paramref name="compressor"/> is
     /// set and the message is not empty). Throws resource_exhausted past <paramref name="maxSize"/>.
     /// The caller disposes the returned buffer.
