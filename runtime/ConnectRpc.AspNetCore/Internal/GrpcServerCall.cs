@@ -91,33 +91,35 @@ internal sealed class GrpcServerCall : HttpServerCall
             return;
         }
 
-        Headers end = Headers.CreateReceived((trailers?.Count ?? 0) + (errorMetadata?.Count ?? 0) + 3);
-        end.AddRangeUnchecked(trailers ?? Headers.Empty);
-        end.AddRangeUnchecked(errorMetadata ?? Headers.Empty);
-        GrpcProtocol.AddStatus(end, error);
         using var block = new PooledBufferWriter();
-        GrpcProtocol.WriteWebTrailers(block, end);
+        GrpcProtocol.WriteWebTrailers(block, End(trailers, errorMetadata, error));
         GrpcProtocol.WriteFrame(response.BodyWriter, _wire, EnvelopeFlags.Trailers, block.WrittenSpan);
         await response.BodyWriter.FlushAsync(Http.RequestAborted).ConfigureAwait(false);
     }
 
+    /// <summary>The end of the call: the application's trailers, then the error's metadata, then the status fields (§2).</summary>
+    private static Headers End(Headers? trailers, Headers? errorMetadata, ConnectException? error)
+    {
+        Headers end = Headers.CreateReceived((trailers?.Count ?? 0) + (errorMetadata?.Count ?? 0) + 3);
+        end.AddRangeUnchecked(trailers ?? Headers.Empty);
+        end.AddRangeUnchecked(errorMetadata ?? Headers.Empty);
+        GrpcProtocol.AddStatus(end, error);
+        return end;
+    }
+
     /// <summary>
-    /// Appends the end of the call to HTTP headers or trailers: the application's trailers, then
-    /// the error's metadata, then the status fields (§2).
+    /// Appends the <see cref="End"/> of the call to HTTP headers or trailers. The usual end, OK
+    /// with no trailers (there is no error metadata without an error), needs no copy.
     /// </summary>
     private static void AppendEnd(IHeaderDictionary target, Headers? trailers, Headers? errorMetadata, ConnectException? error)
     {
-        AppendHeaders(target, trailers, null);
-        AppendHeaders(target, errorMetadata, null);
-        if (error is null)
+        if (error is null && trailers is not { Count: > 0 })
         {
             target.Append(GrpcProtocol.StatusHeader, GrpcProtocol.StatusOk);
             return;
         }
 
-        Headers status = Headers.CreateReceived(3);
-        GrpcProtocol.AddStatus(status, error);
-        AppendHeaders(target, status, null);
+        AppendHeaders(target, End(trailers, errorMetadata, error), null);
     }
 
     private void SendHeaders(Headers? errorHeaders) =>
