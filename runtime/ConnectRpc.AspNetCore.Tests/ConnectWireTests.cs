@@ -30,29 +30,7 @@ public sealed class ConnectWireTests : IAsyncLifetime
 
     private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, string? contentType, byte[]? body, bool http2 = false, params (string Key, string Value)[] headers)
     {
-        var request = new HttpRequestMessage(method, (http2 ? _server.Http2Url : _server.Http1Url) + path);
-        if (http2)
-        {
-            request.Version = HttpVersion.Version20;
-            request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
-        }
-
-        if (body is not null)
-        {
-            request.Content = new ByteArrayContent(body);
-            if (contentType is not null)
-            {
-                request.Content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
-            }
-        }
-
-        foreach ((string key, string value) in headers)
-        {
-            Assert.True(key.StartsWith("content-", StringComparison.Ordinal)
-                ? request.Content!.Headers.TryAddWithoutValidation(key, value)
-                : request.Headers.TryAddWithoutValidation(key, value));
-        }
-
+        using HttpRequestMessage request = WireBytes.Request(method, (http2 ? _server.Http2Url : _server.Http1Url) + path, http2, body, contentType, headers);
         return await _http.SendAsync(request, Bounded.Token).Within();
     }
 

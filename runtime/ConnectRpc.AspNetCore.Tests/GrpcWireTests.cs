@@ -35,22 +35,7 @@ public sealed class GrpcWireTests : IAsyncLifetime
     private async Task<(HttpResponseMessage Response, byte[] Body)> SendAsync(
         string path, string contentType, byte[] body, bool http2 = true, HttpMethod? method = null, params (string Key, string Value)[] headers)
     {
-        var request = new HttpRequestMessage(method ?? HttpMethod.Post, (http2 ? _server.Http2Url : _server.Http1Url) + path)
-        {
-            Content = new ByteArrayContent(body),
-        };
-        request.Content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
-        if (http2)
-        {
-            request.Version = HttpVersion.Version20;
-            request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
-        }
-
-        foreach ((string key, string value) in headers)
-        {
-            Assert.True(request.Headers.TryAddWithoutValidation(key, value));
-        }
-
+        using HttpRequestMessage request = WireBytes.Request(method ?? HttpMethod.Post, (http2 ? _server.Http2Url : _server.Http1Url) + path, http2, body, contentType, headers);
         HttpResponseMessage response = await _http.SendAsync(request, Bounded.Token).Within();
         byte[] bytes = await response.Content.ReadAsByteArrayAsync(Bounded.Token).Within();
         return (response, bytes);

@@ -213,26 +213,13 @@ public sealed class HostileRequestTests : IAsyncLifetime
     public async Task MalformedRequest_SpecCodeThenServerStillServes(string name)
     {
         Hostile hostile = s_cases[name];
-        var request = new HttpRequestMessage(new HttpMethod(hostile.Method), (hostile.Http2 ? _server.Http2Url : _server.Http1Url) + hostile.Path);
-        if (hostile.Http2)
-        {
-            request.Version = HttpVersion.Version20;
-            request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
-        }
-
-        if (hostile.Wire != Wire.ConnectGet)
-        {
-            request.Content = new ByteArrayContent(hostile.Body);
-            request.Content.Headers.ContentType = hostile.ContentType is null ? null : MediaTypeHeaderValue.Parse(hostile.ContentType);
-        }
-
-        foreach ((string key, string value) in hostile.Headers)
-        {
-            Assert.True(key.StartsWith("content-", StringComparison.Ordinal)
-                ? request.Content!.Headers.TryAddWithoutValidation(key, value)
-                : request.Headers.TryAddWithoutValidation(key, value));
-        }
-
+        using HttpRequestMessage request = WireBytes.Request(
+            new HttpMethod(hostile.Method),
+            (hostile.Http2 ? _server.Http2Url : _server.Http1Url) + hostile.Path,
+            hostile.Http2,
+            hostile.Wire == Wire.ConnectGet ? null : hostile.Body,
+            hostile.ContentType,
+            hostile.Headers);
         using HttpResponseMessage response = await _http.SendAsync(request, Bounded.Token).Within();
         byte[] body = await response.Content.ReadAsByteArrayAsync(Bounded.Token).Within();
         Assert.Equal(hostile.Status, (int)response.StatusCode);

@@ -1,5 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
+using System.Net;
+using System.Net.Http.Headers;
 
 namespace ConnectRpc.AspNetCore.Tests;
 
@@ -56,5 +58,35 @@ internal static class WireBytes
 
         Assert.Equal(body.Length, offset);
         return frames;
+    }
+
+    /// <summary>
+    /// A hand-made request to <paramref name="url"/>: HTTP/2 by prior knowledge when asked
+    /// (cleartext HTTP/2 needs it), the body when there is one with its content type, and the
+    /// headers as given, unvalidated (<c>content-</c> ones on the content).
+    /// </summary>
+    public static HttpRequestMessage Request(HttpMethod method, string url, bool http2, byte[]? body, string? contentType, params (string Key, string Value)[] headers)
+    {
+        var request = new HttpRequestMessage(method, url);
+        if (http2)
+        {
+            request.Version = HttpVersion.Version20;
+            request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        }
+
+        if (body is not null)
+        {
+            request.Content = new ByteArrayContent(body);
+            request.Content.Headers.ContentType = contentType is null ? null : MediaTypeHeaderValue.Parse(contentType);
+        }
+
+        foreach ((string key, string value) in headers)
+        {
+            Assert.True(key.StartsWith("content-", StringComparison.Ordinal)
+                ? request.Content!.Headers.TryAddWithoutValidation(key, value)
+                : request.Headers.TryAddWithoutValidation(key, value));
+        }
+
+        return request;
     }
 }
