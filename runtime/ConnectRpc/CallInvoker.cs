@@ -14,7 +14,10 @@ namespace ConnectRpc;
 /// </remarks>
 public sealed class CallInvoker
 {
-    private static readonly Lazy<SocketsHttpHandler> s_sharedHandler = new(CreateSharedHandler);
+    // The connection pool every invoker made from a URL shares. Calls go straight to it through
+    // an HttpMessageInvoker: HttpClient's extra layer (a linked token source and a state machine
+    // per call) buys nothing when there are no client-wide defaults to apply.
+    private static readonly Lazy<HttpMessageInvoker> s_sharedInvoker = new(CreateSharedInvoker);
 
     private readonly IClientTransport _transport;
     private readonly ConnectClientOptions _options;
@@ -28,8 +31,11 @@ public sealed class CallInvoker
     /// <exception cref="ArgumentException"><paramref name="baseUrl"/> is not an absolute http or https URL.</exception>
 #pragma warning disable RS0026 // Two constructors with optional options: the shape design.md gives every generated client; the first parameters differ in type.
     public CallInvoker(string baseUrl, ConnectClientOptions? options = null)
-        : this(CreateSharedClient(ParseBaseUrl(baseUrl)), options)
     {
+        BaseAddress = ParseBaseUrl(baseUrl);
+        _options = options?.Clone() ?? new ConnectClientOptions();
+        _time = TimeProvider.System;
+        _transport = ClientTransports.Create(s_sharedInvoker.Value, BaseAddress, _options);
     }
 
     /// <summary>
@@ -171,20 +177,15 @@ public sealed class CallInvoker
         return new Uri(text, UriKind.Absolute);
     }
 
-    private static HttpClient CreateSharedClient(Uri baseAddress) =>
-        new(s_sharedHandler.Value, disposeHandler: false)
+    private static HttpMessageInvoker CreateSharedInvoker() => new(
+        new SocketsHttpHandler
         {
-            BaseAddress = baseAddress,
-            Timeout = Timeout.InfiniteTimeSpan, // deadlines come from the call's timeout instead
-        };
-
-    private static SocketsHttpHandler CreateSharedHandler() => new()
-    {
-        // Recycle connections so DNS changes are seen; keep HTTP/2 streams from queueing
-        // behind the server's per-connection limit.
-        PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-        EnableMultipleHttp2Connections = true,
-        AutomaticDecompression = System.Net.DecompressionMethods.None,
-        UseCookies = false,
-    };
+            // Recycle connections so DNS changes are seen; keep HTTP/2 streams from queueing
+            // behind the server's per-connection limit.
+            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+            EnableMultipleHttp2Connections = true,
+            AutomaticDecompression = System.Net.DecompressionMethods.None,
+            UseCookies = false,
+        },
+        disposeHandler: false);
 }

@@ -6,32 +6,39 @@ namespace ConnectRpc.Internal;
 /// </summary>
 internal sealed class CallLifetime : IDisposable
 {
-    private readonly CancellationToken _callerToken;
-    private readonly CancellationTokenSource? _deadlineSource;
-    private readonly CancellationTokenSource _source;
     // The longest delay a timer takes; longer deadlines are left to the server to enforce.
     private static readonly TimeSpan s_maxTimer = TimeSpan.FromMilliseconds(int.MaxValue - 1);
+
+    private readonly CancellationToken _callerToken;
+    // The call's one token source: the HTTP request, every read and wait of the call use its
+    // token, so the caller's token, the deadline and abandoning the call all cancel the same way.
+    private readonly CancellationTokenSource _source;
+    private readonly ITimer? _deadlineTimer;
+    private volatile bool _deadlineReached;
 
     private SendFailure? _sendFailure;
 
     public CallLifetime(TimeProvider time, TimeSpan? timeout, CancellationToken callerToken)
     {
         _callerToken = callerToken;
+        _source = callerToken.CanBeCanceled
+            ? CancellationTokenSource.CreateLinkedTokenSource(callerToken)
+            : new CancellationTokenSource();
         if (timeout is { } t && t != System.Threading.Timeout.InfiniteTimeSpan)
         {
             Timeout = t > TimeSpan.Zero ? t : TimeSpan.Zero;
             Deadline = time.GetUtcNow() + Timeout;
             if (Timeout <= s_maxTimer)
             {
-                _deadlineSource = new CancellationTokenSource(Timeout.Value > TimeSpan.Zero ? Timeout.Value : TimeSpan.FromTicks(1), time);
-                _source = CancellationTokenSource.CreateLinkedTokenSource(callerToken, _deadlineSource.Token);
-                return;
+                // A timer of our own rather than a second token source: it records that the
+                // deadline, not the caller, ended the call, then cancels.
+                _deadlineTimer = time.CreateTimer(
+                    static state => ((CallLifetime)state!).ReachDeadline(),
+                    this,
+                    Timeout.Value > TimeSpan.Zero ? Timeout.Value : TimeSpan.FromTicks(1),
+                    System.Threading.Timeout.InfiniteTimeSpan);
             }
         }
-
-        _source = callerToken.CanBeCanceled
-            ? CancellationTokenSource.CreateLinkedTokenSource(callerToken)
-            : new CancellationTokenSource();
     }
 
     public CancellationToken Token => _source.Token;
@@ -40,7 +47,7 @@ internal sealed class CallLifetime : IDisposable
 
     public TimeSpan? Timeout { get; }
 
-    private bool DeadlinePassed => _deadlineSource?.IsCancellationRequested == true || Timeout == TimeSpan.Zero;
+    private bool DeadlinePassed => _deadlineReached || Timeout == TimeSpan.Zero;
 
     /// <summary>Fails before any I/O when the call is already canceled or out of time.</summary>
     public void ThrowIfExpired()
@@ -73,6 +80,12 @@ internal sealed class CallLifetime : IDisposable
         {
             throw ToException(failure, method);
         }
+    }
+
+    private void ReachDeadline()
+    {
+        _deadlineReached = true;
+        Abandon();
     }
 
     public void Abandon()
@@ -132,8 +145,8 @@ internal sealed class CallLifetime : IDisposable
 
     public void Dispose()
     {
+        _deadlineTimer?.Dispose();
         _source.Dispose();
-        _deadlineSource?.Dispose();
     }
 
     private sealed record SendFailure(Exception Exception, bool FromRequestSource);

@@ -133,7 +133,7 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
         // Each call gets its own copy of the headers, so interceptors can change them freely.
         var headers = new Headers();
         headers.AddRangeUnchecked(_headers);
-        ClientCall<TRequest, TResponse> transportCall = _invoker.Transport.CreateCall(_method, new ClientCallInfo(headers, lifetime.Deadline, lifetime.Timeout));
+        ClientCall<TRequest, TResponse> transportCall = _invoker.Transport.CreateCall(_method, new ClientCallInfo(headers, lifetime));
         ClientCall<TRequest, TResponse> call = transportCall;
         try
         {

@@ -4,9 +4,18 @@ namespace ConnectRpc.Internal;
 
 /// <summary>What the invoker hands a protocol for one call.</summary>
 /// <param name="RequestHeaders">Application headers, already checked.</param>
-/// <param name="Deadline">When the call must end, or null.</param>
-/// <param name="Timeout">The time left at the start of the call (for timeout headers), or null.</param>
-internal readonly record struct ClientCallInfo(Headers RequestHeaders, DateTimeOffset? Deadline, TimeSpan? Timeout);
+/// <param name="Lifetime">
+/// The call's cancellation: the protocol sends its HTTP request with <see cref="CallLifetime.Token"/>
+/// and abandons the lifetime when the call is disposed, so a call has one token source in all.
+/// </param>
+internal readonly record struct ClientCallInfo(Headers RequestHeaders, CallLifetime Lifetime)
+{
+    /// <summary>When the call must end, or null.</summary>
+    public DateTimeOffset? Deadline => Lifetime.Deadline;
+
+    /// <summary>The time left at the start of the call (for timeout headers), or null.</summary>
+    public TimeSpan? Timeout => Lifetime.Timeout;
+}
 
 /// <summary>
 /// One wire protocol on the client side (Connect, gRPC, gRPC-Web). It makes a connection
@@ -23,9 +32,12 @@ internal interface IClientTransport
 /// <summary>Chooses the transport for the configured protocol.</summary>
 internal static class ClientTransports
 {
-    public static IClientTransport Create(HttpClient httpClient, Uri baseAddress, ConnectClientOptions options)
+    /// <param name="sender">An application's <see cref="HttpClient"/>, or the shared connection pool's invoker.</param>
+    /// <param name="baseAddress">The server's base URL.</param>
+    /// <param name="options">The client's options.</param>
+    public static IClientTransport Create(HttpMessageInvoker sender, Uri baseAddress, ConnectClientOptions options)
     {
-        var settings = new HttpTransportSettings(httpClient, baseAddress, options);
+        var settings = new HttpTransportSettings(sender, baseAddress, options);
         return options.Protocol switch
         {
             Protocol.Grpc => new GrpcClientTransport(settings, GrpcWire.Grpc),

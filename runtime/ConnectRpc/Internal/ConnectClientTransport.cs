@@ -67,8 +67,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
             _received = true;
             PooledBufferWriter payload = _request ?? throw new InvalidOperationException("A unary call sends its request before receiving.");
             using HttpRequestMessage request = CreateRequest(payload);
-            using HttpResponseMessage response = await settings.Client
-                .SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+            using HttpResponseMessage response = await settings.SendAsync(request, cancellationToken).ConfigureAwait(false);
             Headers trailers = Headers.CreateReceived(4);
             _headers = HttpTransportSettings.ReceivedHeaders(response, trailers, ConnectProtocol.TrailerPrefix);
             _trailers = trailers;
@@ -259,7 +258,13 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
 
             try
             {
-                _envelopes ??= await StartReceivingAsync(cancellationToken).ConfigureAwait(false);
+                if (_envelopes is null)
+                {
+                    HttpResponseMessage response = await ResponseAsync(cancellationToken).ConfigureAwait(false);
+                    StartReceiving(response);
+                    _envelopes = await OpenBodyAsync(response, base64: false, cancellationToken).ConfigureAwait(false);
+                }
+
                 EnvelopeFrame frame = await _envelopes.ReadAsync(cancellationToken).ConfigureAwait(false)
                     ?? throw new ConnectException(Code.Internal, "protocol error: the response stream ended without an end-of-stream message");
                 bool compressed = (frame.Flags & EnvelopeFlags.Compressed) != 0;
@@ -319,9 +324,9 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
             return error;
         }
 
-        private async Task<EnvelopeReader> StartReceivingAsync(CancellationToken cancellationToken)
+        /// <summary>Checks the response's headers.</summary>
+        private void StartReceiving(HttpResponseMessage response)
         {
-            HttpResponseMessage response = await ResponseAsync(cancellationToken).ConfigureAwait(false);
             ReceivedResponseHeaders = HttpTransportSettings.ReceivedHeaders(response, null, null);
             int status = (int)response.StatusCode;
             if (status != 200)
@@ -346,9 +351,6 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
                 _responseCompressor = Compressor.Find(encoding)
                     ?? throw new ConnectException(Code.Internal, $"protocol error: the response uses unknown compression '{HeaderRules.Printable(encoding)}'");
             }
-
-            PipeReader body = await OpenBodyAsync(response, base64: false, cancellationToken).ConfigureAwait(false);
-            return new EnvelopeReader(body, Settings.Options.MaxReceiveMessageSize, Code.Internal);
         }
     }
 }

@@ -73,7 +73,12 @@ internal sealed class GrpcClientTransport(HttpTransportSettings settings, GrpcWi
 
             try
             {
-                _envelopes ??= await StartReceivingAsync(cancellationToken).ConfigureAwait(false);
+                if (_envelopes is null)
+                {
+                    HttpResponseMessage response = await ResponseAsync(cancellationToken).ConfigureAwait(false);
+                    _envelopes = await OpenBodyAsync(response, base64: StartReceiving(response), cancellationToken).ConfigureAwait(false);
+                }
+
                 if (await _envelopes.ReadAsync(cancellationToken).ConfigureAwait(false) is not { } frame)
                 {
                     _ended = true;
@@ -113,9 +118,9 @@ internal sealed class GrpcClientTransport(HttpTransportSettings settings, GrpcWi
             }
         }
 
-        private async Task<EnvelopeReader> StartReceivingAsync(CancellationToken cancellationToken)
+        /// <summary>Checks the response's headers; whether its body is base64 (gRPC-Web text).</summary>
+        private bool StartReceiving(HttpResponseMessage response)
         {
-            HttpResponseMessage response = await ResponseAsync(cancellationToken).ConfigureAwait(false);
             _response = response;
             Headers headers = HttpTransportSettings.ReceivedHeaders(response, null, null);
             ReceivedResponseHeaders = headers;
@@ -149,8 +154,7 @@ internal sealed class GrpcClientTransport(HttpTransportSettings settings, GrpcWi
             }
 
             // A gRPC-Web text request may be answered in binary: the response's type decides.
-            PipeReader body = await OpenBodyAsync(response, base64: typed && responseWire == GrpcWire.WebText, cancellationToken).ConfigureAwait(false);
-            return new EnvelopeReader(body, Settings.Options.MaxReceiveMessageSize, Code.Internal);
+            return typed && responseWire == GrpcWire.WebText;
         }
 
         /// <summary>gRPC: the body ended; the status is in the HTTP trailers, or in the headers of a trailers-only response.</summary>

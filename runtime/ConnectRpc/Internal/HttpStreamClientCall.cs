@@ -14,12 +14,11 @@ internal abstract class HttpStreamClientCall<TRequest, TResponse> : ClientCall<T
     where TRequest : class, IMessage<TRequest>
     where TResponse : class, IMessage<TResponse>
 {
-    private readonly CancellationTokenSource _cancel = new();
+    private readonly CallLifetime _lifetime;
     private readonly DuplexContent? _duplex;
     private PooledBufferWriter? _single;
     private Task<HttpResponseMessage>? _response;
     private HttpRequestMessage? _request;
-    private HttpResponseMessage? _responseMessage;
     private PipeReader? _body;
 
     protected HttpStreamClientCall(HttpTransportSettings settings, Method<TRequest, TResponse> method, ClientCallInfo info, HttpVersionChoice version)
@@ -27,6 +26,7 @@ internal abstract class HttpStreamClientCall<TRequest, TResponse> : ClientCall<T
     {
         Settings = settings;
         Version = version;
+        _lifetime = info.Lifetime;
         if (method.Kind is MethodKind.ClientStreaming or MethodKind.BidiStreaming)
         {
             _duplex = new DuplexContent();
@@ -65,7 +65,7 @@ internal abstract class HttpStreamClientCall<TRequest, TResponse> : ClientCall<T
             return;
         }
 
-        lock (_cancel)
+        lock (_lifetime) // owned by this call alone
         {
             if (_response is null)
             {
@@ -74,7 +74,7 @@ internal abstract class HttpStreamClientCall<TRequest, TResponse> : ClientCall<T
                 content.Headers.TryAddWithoutValidation("Content-Type", RequestContentType);
                 request.Content = content;
                 _request = request;
-                _response = Settings.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, _cancel.Token);
+                _response = Settings.SendAsync(request, _lifetime.Token);
             }
         }
     }
@@ -146,39 +146,50 @@ internal abstract class HttpStreamClientCall<TRequest, TResponse> : ClientCall<T
     }
 
     /// <summary>The response, once its headers arrived.</summary>
-    protected async Task<HttpResponseMessage> ResponseAsync(CancellationToken cancellationToken)
+    protected Task<HttpResponseMessage> ResponseAsync(CancellationToken cancellationToken)
     {
         EnsureStarted();
-        HttpResponseMessage response = await _response!.WaitAsync(cancellationToken).ConfigureAwait(false);
-        _responseMessage = response;
-        return response;
+        // The request already ends with the call's token; another token (an interceptor's) needs a wait of its own.
+        return cancellationToken == _lifetime.Token || !cancellationToken.CanBeCanceled
+            ? _response!
+            : _response!.WaitAsync(cancellationToken);
     }
 
-    /// <summary>The response body as a pipe, base64-decoded for gRPC-Web text.</summary>
-    protected async Task<PipeReader> OpenBodyAsync(HttpResponseMessage response, bool base64, CancellationToken cancellationToken)
+    /// <summary>The response body's envelopes, base64-decoded for gRPC-Web text.</summary>
+    protected ValueTask<EnvelopeReader> OpenBodyAsync(HttpResponseMessage response, bool base64, CancellationToken cancellationToken)
     {
-        Stream stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        // HttpClient's own responses hand their stream over at once; other contents may not.
+        Task<Stream> stream = response.Content.ReadAsStreamAsync(cancellationToken);
+        return stream.IsCompletedSuccessfully ? new(Envelopes(stream.Result, base64)) : OpenBodySlowAsync(stream, base64);
+    }
+
+    private async ValueTask<EnvelopeReader> OpenBodySlowAsync(Task<Stream> stream, bool base64) =>
+        Envelopes(await stream.ConfigureAwait(false), base64);
+
+    private EnvelopeReader Envelopes(Stream stream, bool base64)
+    {
         if (base64)
         {
             stream = new Base64ReadStream(stream, Code.Internal);
         }
 
         _body = PipeReader.Create(stream);
-        return _body;
+        return new EnvelopeReader(_body, Settings.Options.MaxReceiveMessageSize, Code.Internal);
     }
 
     public override async ValueTask DisposeAsync()
     {
-        _cancel.Cancel();
+        _lifetime.Abandon();
         _duplex?.Abort();
+        HttpResponseMessage? response = null;
         if (_response is not null)
         {
             try
             {
-                // Headers that arrived as the call was canceled were never taken by ResponseAsync:
-                // the response is disposed all the same, or its HTTP/2 stream is never reset
+                // Also the response whose headers arrived as the call was canceled, which no
+                // receive took: it is disposed all the same, or its HTTP/2 stream is never reset
                 // and the server's handler runs on.
-                _responseMessage ??= await _response.ConfigureAwait(false);
+                response = await _response.ConfigureAwait(false);
             }
             catch (Exception)
             {
@@ -191,9 +202,8 @@ internal abstract class HttpStreamClientCall<TRequest, TResponse> : ClientCall<T
             await _body.CompleteAsync().ConfigureAwait(false);
         }
 
-        _responseMessage?.Dispose();
+        response?.Dispose();
         _request?.Dispose();
         _single?.Dispose();
-        _cancel.Dispose();
     }
 }

@@ -14,12 +14,15 @@ internal sealed class HttpTransportSettings
     private static readonly string s_connectUserAgent = "connect-csharp/" + s_version;
     private static readonly string s_grpcUserAgent = "grpc-csharp-connect/" + s_version;
 
+    private readonly HttpMessageInvoker _sender;
+    private readonly HttpClient? _client;
     private readonly string _prefix;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<Method, Uri> _urls = new();
 
-    public HttpTransportSettings(HttpClient client, Uri baseAddress, ConnectClientOptions options)
+    public HttpTransportSettings(HttpMessageInvoker sender, Uri baseAddress, ConnectClientOptions options)
     {
-        Client = client;
+        _sender = sender;
+        _client = sender as HttpClient;
         BaseAddress = baseAddress;
         Options = options;
         Codec = MessageCodec.For(options.Codec);
@@ -41,8 +44,6 @@ internal sealed class HttpTransportSettings
         }
     }
 
-    public HttpClient Client { get; }
-
     public Uri BaseAddress { get; }
 
     public ConnectClientOptions Options { get; }
@@ -50,6 +51,15 @@ internal sealed class HttpTransportSettings
     public MessageCodec Codec { get; }
 
     public Compressor? SendCompressor { get; }
+
+    /// <summary>
+    /// Sends a request and returns as soon as the response headers arrive, through the
+    /// application's HttpClient (its defaults and timeout apply) or the shared pool directly.
+    /// </summary>
+    public Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+        _client is { } client
+            ? client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken)
+            : _sender.SendAsync(request, cancellationToken);
 
     /// <summary>The URL of <paramref name="method"/>, made and parsed once per method and client.</summary>
     public Uri Url(Method method) => _urls.GetOrAdd(method, static (m, prefix) => new Uri(prefix + m.Procedure), _prefix);
@@ -92,7 +102,7 @@ internal sealed class HttpTransportSettings
             request.Headers.TryAddWithoutValidation(header.Key, header.Value);
         }
 
-        if (!request.Headers.NonValidated.Contains("User-Agent") && !Client.DefaultRequestHeaders.NonValidated.Contains("User-Agent"))
+        if (!request.Headers.NonValidated.Contains("User-Agent") && _client?.DefaultRequestHeaders.NonValidated.Contains("User-Agent") != true)
         {
             request.Headers.TryAddWithoutValidation("User-Agent", Options.Protocol == Protocol.Connect ? s_connectUserAgent : s_grpcUserAgent);
         }
