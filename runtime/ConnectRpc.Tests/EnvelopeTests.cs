@@ -133,6 +133,45 @@ public sealed class EnvelopeTests
     }
 
     [Fact]
+    public async Task Reader_LastFrameReadTogetherWithTheEnd_EndsWithoutAnotherPipeRead()
+    {
+        var pipe = new Pipe();
+        await pipe.Writer.WriteAsync(Frame(EnvelopeFlags.None, [1, 2]), Bounded.Token);
+        await pipe.Writer.CompleteAsync();
+        var counting = new CountingReader(pipe.Reader);
+        var reader = new EnvelopeReader(counting, maxMessageSize: 100, Code.InvalidArgument);
+
+        EnvelopeFrame? only = await reader.ReadAsync(Bounded.Token).Within();
+        Assert.Equal([1, 2], only!.Value.Payload.ToArray());
+        Assert.Null(await reader.ReadAsync(Bounded.Token).Within());
+        Assert.Null(await reader.ReadAsync(Bounded.Token).Within());
+
+        Assert.Equal(1, counting.Reads);
+        // The frame's bytes were handed back all the same: the pipe has nothing left to read.
+        Assert.True(pipe.Reader.TryRead(out ReadResult rest));
+        Assert.True(rest.IsCompleted);
+        Assert.True(rest.Buffer.IsEmpty);
+    }
+
+    [Fact]
+    public async Task Reader_LastFrameReadBeforeTheEnd_ReadsThePipeForTheEnd()
+    {
+        var pipe = new Pipe();
+        await pipe.Writer.WriteAsync(Frame(EnvelopeFlags.None, [1, 2]), Bounded.Token);
+        var counting = new CountingReader(pipe.Reader);
+        var reader = new EnvelopeReader(counting, maxMessageSize: 100, Code.InvalidArgument);
+
+        EnvelopeFrame? only = await reader.ReadAsync(Bounded.Token).Within();
+        Assert.Equal([1, 2], only!.Value.Payload.ToArray());
+        ValueTask<EnvelopeFrame?> next = reader.ReadAsync(Bounded.Token);
+        Assert.False(next.IsCompleted); // the end has not come: the reader waits for it
+        await pipe.Writer.CompleteAsync();
+
+        Assert.Null(await next.AsTask().Within());
+        Assert.Equal(2, counting.Reads);
+    }
+
+    [Fact]
     public void WriteFrame_Payload_WritesPrefixAndBytes()
     {
         var output = new ArrayBufferWriter<byte>();
@@ -147,6 +186,32 @@ public sealed class EnvelopeTests
         var output = new ArrayBufferWriter<byte>();
         Envelope.WriteFrame(output, flags, payload);
         return output.WrittenSpan.ToArray();
+    }
+
+    /// <summary>A reader that counts the reads that reach the pipe.</summary>
+    private sealed class CountingReader(PipeReader inner) : PipeReader
+    {
+        public int Reads { get; private set; }
+
+        public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+        {
+            Reads++;
+            return inner.ReadAsync(cancellationToken);
+        }
+
+        public override bool TryRead(out ReadResult result)
+        {
+            Reads++;
+            return inner.TryRead(out result);
+        }
+
+        public override void AdvanceTo(SequencePosition consumed) => inner.AdvanceTo(consumed);
+
+        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined) => inner.AdvanceTo(consumed, examined);
+
+        public override void CancelPendingRead() => inner.CancelPendingRead();
+
+        public override void Complete(Exception? exception = null) => inner.Complete(exception);
     }
 
     private static EnvelopeReader ReaderOver(byte[] input, int maxMessageSize, Code malformed = Code.InvalidArgument) =>

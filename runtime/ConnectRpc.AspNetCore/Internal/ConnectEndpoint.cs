@@ -37,8 +37,9 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
         _streaming = method.Method.Kind != MethodKind.Unary;
         _getAllowed = method.Method.Kind == MethodKind.Unary && method.Method.Idempotency == IdempotencyLevel.NoSideEffects;
 
-        // The interceptor chain is composed once; a call allocates no delegates.
-        ServerCallHandler handler = InvokeServiceAsync;
+        // The interceptor chain is composed once; a call allocates no delegates. A service that
+        // is not disposable needs no step after the method: the method's task is the call's.
+        ServerCallHandler handler = activator.NeedsRelease ? InvokeServiceAsync : InvokeService;
         for (int i = options.Interceptors.Count - 1; i >= 0; i--)
         {
             ServerInterceptor interceptor = options.Interceptors[i]
@@ -164,6 +165,9 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
 
         return new ConnectServerCall(http, _method.Method, codec, _streaming, isGet, _options);
     }
+
+    private Task InvokeService(ServerCall call) =>
+        _method.InvokeAsync(_activator.Get((HttpContext)call.Context.TransportContext!, out _), call);
 
     private async Task InvokeServiceAsync(ServerCall call)
     {

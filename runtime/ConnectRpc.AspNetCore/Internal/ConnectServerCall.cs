@@ -47,12 +47,12 @@ internal sealed class ConnectServerCall : HttpServerCall
                 throw new ConnectException(Code.InvalidArgument, $"protocol error: unsupported {ConnectProtocol.ProtocolVersionHeader} '{HeaderRules.Printable(version)}': expected 1");
             }
 
-            RequestCompressor = FindRequestCompressor(headers[_streaming ? ConnectProtocol.StreamContentEncodingHeader : "Content-Encoding"]);
+            RequestCompressor = FindRequestCompressor(_streaming ? headers[ConnectProtocol.StreamContentEncodingHeader] : headers.ContentEncoding);
         }
 
         // Responses use the request's encoding, else the client's first accepted one (§7).
         ResponseCompressor = RequestCompressor
-            ?? Compressor.Negotiate(headers[_streaming ? ConnectProtocol.StreamAcceptEncodingHeader : "Accept-Encoding"]);
+            ?? Compressor.Negotiate(_streaming ? headers[ConnectProtocol.StreamAcceptEncodingHeader] : headers.AcceptEncoding);
     }
 
     private void ReadGetParameters(IQueryCollection query)

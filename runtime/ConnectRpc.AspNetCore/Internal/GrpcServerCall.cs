@@ -27,8 +27,9 @@ internal sealed class GrpcServerCall : HttpServerCall
     {
         IHeaderDictionary headers = Http.Request.Headers;
         CreateContext(GrpcProtocol.ToProtocol(_wire));
-        RequestCompressor = FindRequestCompressor(headers[GrpcProtocol.EncodingHeader]);
-        ResponseCompressor = RequestCompressor ?? Compressor.Negotiate(headers[GrpcProtocol.AcceptEncodingHeader]);
+        // Kestrel keeps the grpc- headers in fields of their own; the typed properties skip the name lookup.
+        RequestCompressor = FindRequestCompressor(headers.GrpcEncoding);
+        ResponseCompressor = RequestCompressor ?? Compressor.Negotiate(headers.GrpcAcceptEncoding);
     }
 
     public override ValueTask<T?> ReadAsync<T>(MessageParser<T> parser, CancellationToken cancellationToken)
@@ -40,7 +41,7 @@ internal sealed class GrpcServerCall : HttpServerCall
         return ReadEnvelopeAsync(body, parser, cancellationToken);
     }
 
-    public override async ValueTask WriteAsync<T>(T message, CancellationToken cancellationToken)
+    public override ValueTask WriteAsync<T>(T message, CancellationToken cancellationToken)
         where T : class
     {
         ArgumentNullException.ThrowIfNull(message);
@@ -61,10 +62,10 @@ internal sealed class GrpcServerCall : HttpServerCall
         {
             // The only response leaves with the end of the call, headers, message and trailers
             // in one write, instead of a flush of its own.
-            return;
+            return ValueTask.CompletedTask;
         }
 
-        await FlushAsync(body, cancellationToken).ConfigureAwait(false);
+        return FlushAsync(body, cancellationToken);
     }
 
     public override async Task FinishAsync(ConnectException? error)

@@ -104,15 +104,16 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
     {
         bool connect = protocol == Protocol.Connect;
         string timeoutHeader = connect ? ConnectProtocol.TimeoutHeader : GrpcProtocol.TimeoutHeader;
-        string? timeoutText = Http.Request.Headers[timeoutHeader];
+        IHeaderDictionary requestHeaders = Http.Request.Headers;
+        // Kestrel keeps grpc-timeout in a field of its own; the typed property skips the name lookup.
+        string? timeoutText = connect ? requestHeaders[timeoutHeader] : requestHeaders.GrpcTimeout;
         TimeSpan parsed = default;
         bool valid = timeoutText is null ||
             (connect ? ConnectProtocol.TryParseTimeout(timeoutText, out parsed) : GrpcProtocol.TryParseTimeout(timeoutText, out parsed));
 
         DateTimeOffset? deadline = null;
-        DateTimeOffset now = DateTimeOffset.UtcNow;
         // A timeout past the end of the calendar (grpc-timeout allows 99,999,999 hours) is no timeout (§6).
-        if (timeoutText is not null && valid && parsed < DateTimeOffset.MaxValue - now)
+        if (timeoutText is not null && valid && DateTimeOffset.UtcNow is var now && parsed < DateTimeOffset.MaxValue - now)
         {
             deadline = now + parsed;
             if (parsed <= s_maxTimer)

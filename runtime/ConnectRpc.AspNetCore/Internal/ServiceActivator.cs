@@ -21,6 +21,13 @@ internal sealed class ServiceActivator<[DynamicallyAccessedMembers(DynamicallyAc
         return new ServiceActivator<TService>(registered ? null : ActivatorUtilities.CreateFactory<TService>([]));
     }
 
+    /// <summary>
+    /// Whether an instance this activator makes must be disposed after the call: DI disposes
+    /// what it made, and an instance of a type that is not disposable needs nothing.
+    /// </summary>
+    public bool NeedsRelease => _factory is not null &&
+        (typeof(IDisposable).IsAssignableFrom(typeof(TService)) || typeof(IAsyncDisposable).IsAssignableFrom(typeof(TService)));
+
     /// <summary>The instance for this call, and whether the caller must dispose it.</summary>
     public TService Get(HttpContext http, out bool created)
     {

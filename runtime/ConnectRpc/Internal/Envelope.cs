@@ -79,57 +79,99 @@ internal static class Envelope
 internal sealed class EnvelopeReader(PipeReader reader, int maxMessageSize, Code malformedCode)
 {
     private SequencePosition? _consumed;
+    // The read that gave the last frame also showed the end of the input right after it, so
+    // the next read needs no trip to the pipe (the usual unary body: one frame, then the end).
+    private bool _endSeen;
 
     /// <summary>
     /// The next frame, or null at a clean end of input. Throws <see cref="ConnectException"/>:
     /// <see cref="Code.ResourceExhausted"/> for a frame over the limit, the malformed-input code given at construction
     /// for input that ends inside a frame.
     /// </summary>
-    public async ValueTask<EnvelopeFrame?> ReadAsync(CancellationToken cancellationToken)
+    public ValueTask<EnvelopeFrame?> ReadAsync(CancellationToken cancellationToken)
     {
         Release();
+        if (_endSeen)
+        {
+            return ValueTask.FromResult<EnvelopeFrame?>(null);
+        }
+
+        // Input already buffered (most small messages) is framed without a state machine.
+        ValueTask<ReadResult> read = reader.ReadOrThrowAsync(cancellationToken);
+        while (read.IsCompletedSuccessfully)
+        {
+            if (TryTake(read.Result, out EnvelopeFrame? frame))
+            {
+                return ValueTask.FromResult(frame);
+            }
+
+            read = reader.ReadOrThrowAsync(cancellationToken);
+        }
+
+        return ReadPendingAsync(read, cancellationToken);
+    }
+
+    private async ValueTask<EnvelopeFrame?> ReadPendingAsync(ValueTask<ReadResult> read, CancellationToken cancellationToken)
+    {
         while (true)
         {
-            ReadResult result = await reader.ReadOrThrowAsync(cancellationToken).ConfigureAwait(false);
-            ReadOnlySequence<byte> buffer = result.Buffer;
-            if (Envelope.TryReadPrefix(buffer, out EnvelopeFlags flags, out uint length))
+            if (TryTake(await read.ConfigureAwait(false), out EnvelopeFrame? frame))
             {
-                if (length > (uint)maxMessageSize)
-                {
-                    reader.AdvanceTo(buffer.Start);
-                    throw new ConnectException(
-                        Code.ResourceExhausted,
-                        $"message size {length} is larger than the limit of {maxMessageSize} bytes");
-                }
-
-                long frameLength = Envelope.PrefixLength + (long)length;
-                if (buffer.Length >= frameLength)
-                {
-                    ReadOnlySequence<byte> frame = buffer.Slice(0, frameLength);
-                    _consumed = frame.End;
-                    return new EnvelopeFrame(flags, frame.Slice(Envelope.PrefixLength));
-                }
+                return frame;
             }
 
-            if (result.IsCompleted)
-            {
-                if (buffer.IsEmpty)
-                {
-                    reader.AdvanceTo(buffer.End);
-                    return null;
-                }
-
-                long have = buffer.Length;
-                reader.AdvanceTo(buffer.End);
-                throw new ConnectException(
-                    malformedCode,
-                    have < Envelope.PrefixLength
-                        ? $"protocol error: incomplete envelope: {have} of {Envelope.PrefixLength} prefix bytes"
-                        : $"protocol error: incomplete envelope: the body ended {Envelope.PrefixLength + (long)length - have} bytes short of the declared length {length}");
-            }
-
-            reader.AdvanceTo(buffer.Start, buffer.End);
+            read = reader.ReadOrThrowAsync(cancellationToken);
         }
+    }
+
+    /// <summary>
+    /// The frame at the start of a read's buffer, or null at a clean end: true once decided.
+    /// False when the frame is still incomplete, after handing the buffer back for more.
+    /// </summary>
+    private bool TryTake(in ReadResult result, out EnvelopeFrame? frame)
+    {
+        ReadOnlySequence<byte> buffer = result.Buffer;
+        if (Envelope.TryReadPrefix(buffer, out EnvelopeFlags flags, out uint length))
+        {
+            if (length > (uint)maxMessageSize)
+            {
+                reader.AdvanceTo(buffer.Start);
+                throw new ConnectException(
+                    Code.ResourceExhausted,
+                    $"message size {length} is larger than the limit of {maxMessageSize} bytes");
+            }
+
+            long frameLength = Envelope.PrefixLength + (long)length;
+            if (buffer.Length >= frameLength)
+            {
+                ReadOnlySequence<byte> whole = buffer.Slice(0, frameLength);
+                _consumed = whole.End;
+                _endSeen = result.IsCompleted && buffer.Length == frameLength;
+                frame = new EnvelopeFrame(flags, whole.Slice(Envelope.PrefixLength));
+                return true;
+            }
+        }
+
+        if (result.IsCompleted)
+        {
+            long have = buffer.Length;
+            reader.AdvanceTo(buffer.End);
+            if (have == 0)
+            {
+                frame = null;
+                return true;
+            }
+
+            throw new ConnectException(
+                malformedCode,
+                have < Envelope.PrefixLength
+                    ? $"protocol error: incomplete envelope: {have} of {Envelope.PrefixLength} prefix bytes"
+                    : $"protocol error: incomplete envelope: the body ended {Envelope.PrefixLength + (long)length - have} bytes short of the declared length {length}");
+        }
+
+        reader.AdvanceTo(buffer.Start, buffer.End);
+        frame = null;
+        return false;
     }
 
     /// <summary>
