@@ -58,7 +58,11 @@ internal static class ClientRun
         var request = new GreetRequest { Name = "bench" };
         if (contender == "ours")
         {
-            var client = new GreetServiceClient(url.ToString(), new ConnectClientOptions { Protocol = Protocol.Grpc });
+            // No response compression, as between grpc-dotnet's client and server (its server
+            // compresses only when configured to; ours follows the client's accept list).
+            var options = new ConnectClientOptions { Protocol = Protocol.Grpc };
+            options.AcceptCompression.Clear();
+            var client = new GreetServiceClient(url.ToString(), options);
             return kind == "unary"
                 ? async () => { _ = await client.GreetAsync(request); return 1; }
                 : async () =>

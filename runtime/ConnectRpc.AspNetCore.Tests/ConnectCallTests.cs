@@ -78,6 +78,59 @@ public sealed class ConnectCallTests : IAsyncLifetime
     internal static string[] Split(IEnumerable<string> values) =>
         [.. values.SelectMany(v => v.Split(',')).Select(v => v.Trim())];
 
+    /// <summary>Where each protocol names the response's compression.</summary>
+    public static TheoryData<Protocol, bool, string> ResponseEncodingHeaders() => new()
+    {
+        { Protocol.Connect, false, "Content-Encoding" },
+        { Protocol.Connect, true, "Connect-Content-Encoding" },
+        { Protocol.Grpc, false, "grpc-encoding" },
+        { Protocol.Grpc, true, "grpc-encoding" },
+        { Protocol.GrpcWeb, false, "grpc-encoding" },
+        { Protocol.GrpcWeb, true, "grpc-encoding" },
+    };
+
+    [Theory]
+    [MemberData(nameof(ResponseEncodingHeaders))]
+    public async Task AcceptCompression_DefaultOrCleared_ServerCompressesResponsesOrNot(Protocol protocol, bool streaming, string encodingHeader)
+    {
+        foreach (bool cleared in new[] { false, true })
+        {
+            using var recorder = new ResponseRecorder();
+            var options = new ConnectClientOptions { Protocol = protocol, HttpVersion = System.Net.HttpVersion.Version20 };
+            if (cleared)
+            {
+                options.AcceptCompression.Clear();
+            }
+
+            var client = new GreetServiceClient(new HttpClient(recorder) { BaseAddress = _server.Http2Url }, options);
+            var request = new GreetRequest { Name = "Ada" };
+            string greeting = streaming
+                ? (await client.GreetManyAsync(request).ToListWithin())[0].Greeting
+                : (await client.GreetAsync(request).Within()).Greeting;
+
+            Assert.StartsWith("Hello, Ada!", greeting, StringComparison.Ordinal);
+            HttpResponseMessage response = Assert.Single(recorder.Responses);
+            string? encoding = response.Headers.TryGetValues(encodingHeader, out IEnumerable<string>? values) ||
+                response.Content.Headers.TryGetValues(encodingHeader, out values)
+                ? string.Join(",", values)
+                : null;
+            Assert.Equal(cleared ? null : "gzip", encoding);
+        }
+    }
+
+    /// <summary>Keeps the HTTP responses a client received.</summary>
+    private sealed class ResponseRecorder() : DelegatingHandler(new SocketsHttpHandler())
+    {
+        public System.Collections.Concurrent.ConcurrentQueue<HttpResponseMessage> Responses { get; } = new();
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            HttpResponseMessage response = await base.SendAsync(request, cancellationToken);
+            Responses.Enqueue(response);
+            return response;
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Matrix))]
     public async Task Unary_EveryCombination_DeliversResponseHeadersAndTrailers(Protocol protocol, Codec codec, string? compression, bool http2)

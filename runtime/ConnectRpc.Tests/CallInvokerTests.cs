@@ -463,6 +463,21 @@ public sealed class CallInvokerTests
         Assert.Equal("baseUrl", error.ParamName);
     }
 
+    [Theory]
+    [InlineData("snappy")]
+    [InlineData("identity")]
+    [InlineData("")]
+    public void Invoker_UnsupportedAcceptCompression_ThrowsArgumentException(string name)
+    {
+        var options = new ConnectClientOptions();
+        options.AcceptCompression.Add(name);
+
+        ArgumentException error = Assert.Throws<ArgumentException>(() => new GreetServiceClient("http://127.0.0.1:1", options));
+
+        Assert.Equal("options", error.ParamName);
+        Assert.Contains("AcceptCompression", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Invoker_HttpClientWithoutBaseAddress_Throws()
     {

@@ -13,6 +13,7 @@ public sealed class ConnectClientOptions
     private int _maxSendMessageSize = int.MaxValue;
     private TimeSpan? _timeout;
     private List<ClientInterceptor> _interceptors = [];
+    private List<string> _acceptCompression = ["gzip", "br"];
 
     /// <summary>
     /// The wire protocol of every method of the client. Default: <see cref="Protocol.Connect"/>.
@@ -27,6 +28,18 @@ public sealed class ConnectClientOptions
 
     /// <summary>The compression for request messages (<c>"gzip"</c>); null sends them uncompressed.</summary>
     public string? SendCompression { get; set; }
+
+    /// <summary>
+    /// The compressions the server may use for responses, in order of preference: the
+    /// protocol's accept header (<c>Accept-Encoding</c>, <c>Connect-Accept-Encoding</c> or
+    /// <c>grpc-accept-encoding</c>). Default: <c>gzip</c>, then <c>br</c>. Clear it to ask for
+    /// uncompressed responses, as on a fast network where compressing costs more than it saves.
+    /// </summary>
+    /// <remarks>
+    /// Whatever the list, a response compressed with an encoding this client supports is read:
+    /// a server may answer in the request's own encoding (<see cref="SendCompression"/>).
+    /// </remarks>
+    public IList<string> AcceptCompression => _acceptCompression;
 
     /// <summary>
     /// Whether Connect unary calls to methods marked <c>NO_SIDE_EFFECTS</c> use HTTP GET
@@ -82,6 +95,7 @@ public sealed class ConnectClientOptions
     {
         var copy = (ConnectClientOptions)MemberwiseClone();
         copy._interceptors = [.. _interceptors];
+        copy._acceptCompression = [.. _acceptCompression];
         if (copy._interceptors.Contains(null!))
         {
             throw new ArgumentException("ConnectClientOptions.Interceptors contains null.", "options");

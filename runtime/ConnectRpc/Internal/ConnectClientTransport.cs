@@ -180,7 +180,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
                 request.Content = content;
             }
 
-            request.Headers.TryAddWithoutValidation("Accept-Encoding", Compressor.AcceptList);
+            request.Headers.TryAddWithoutValidation("Accept-Encoding", settings.AcceptList);
             if (TimeoutHeader(Deadline) is { } timeout)
             {
                 request.Headers.TryAddWithoutValidation(ConnectProtocol.TimeoutHeader, timeout);
@@ -235,7 +235,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
         {
             HttpRequestMessage request = Settings.CreateRequest(HttpMethod.Post, Settings.Url(Method), Version, RequestHeaders);
             request.Headers.TryAddWithoutValidation(ConnectProtocol.ProtocolVersionHeader, ConnectProtocol.ProtocolVersion);
-            request.Headers.TryAddWithoutValidation(ConnectProtocol.StreamAcceptEncodingHeader, Compressor.AcceptList);
+            request.Headers.TryAddWithoutValidation(ConnectProtocol.StreamAcceptEncodingHeader, Settings.AcceptList);
             if (Settings.SendCompressor is { } compressor)
             {
                 request.Headers.TryAddWithoutValidation(ConnectProtocol.StreamContentEncodingHeader, compressor.Name);

@@ -45,7 +45,7 @@ internal sealed class GrpcClientTransport(HttpTransportSettings settings, GrpcWi
                 headers.TryAddWithoutValidation("Accept", GrpcProtocol.WebTextContentType);
             }
 
-            headers.TryAddWithoutValidation(GrpcProtocol.AcceptEncodingHeader, Compressor.AcceptList);
+            headers.TryAddWithoutValidation(GrpcProtocol.AcceptEncodingHeader, Settings.AcceptList);
             if (Settings.SendCompressor is { } compressor)
             {
                 headers.TryAddWithoutValidation(GrpcProtocol.EncodingHeader, compressor.Name);

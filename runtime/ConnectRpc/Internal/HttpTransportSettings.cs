@@ -33,6 +33,7 @@ internal sealed class HttpTransportSettings
                 ?? throw new ArgumentException($"Unsupported SendCompression '{name}': use one of {Compressor.AcceptList}, or null.", nameof(options));
         }
 
+        AcceptList = AcceptListOf(options);
         if (options.Protocol == Protocol.GrpcWebText && options.Codec != ConnectRpc.Codec.Proto)
         {
             throw new ArgumentException("Protocol.GrpcWebText carries binary protobuf only: use Codec.Proto, or Protocol.GrpcWeb for JSON.", nameof(options));
@@ -51,6 +52,29 @@ internal sealed class HttpTransportSettings
     public MessageCodec Codec { get; }
 
     public Compressor? SendCompressor { get; }
+
+    /// <summary>The accept header's value: the accepted compressions, or <c>identity</c> when none are.</summary>
+    public string AcceptList { get; }
+
+    private static string AcceptListOf(ConnectClientOptions options)
+    {
+        IList<string> names = options.AcceptCompression;
+        if (names.Count == 0)
+        {
+            // Said explicitly: without an Accept-Encoding, HTTP lets a Connect unary response use any encoding.
+            return Compressor.Identity;
+        }
+
+        foreach (string name in names)
+        {
+            if (name is null || Compressor.Find(name) is null)
+            {
+                throw new ArgumentException($"Unsupported AcceptCompression entry '{name}': use {Compressor.AcceptList}.", nameof(options));
+            }
+        }
+
+        return names.SequenceEqual(Compressor.Names) ? Compressor.AcceptList : string.Join(", ", names);
+    }
 
     /// <summary>
     /// Sends a request and returns as soon as the response headers arrive, through the
