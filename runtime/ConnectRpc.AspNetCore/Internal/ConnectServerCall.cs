@@ -235,7 +235,18 @@ internal sealed class ConnectServerCall : HttpServerCall
     }
 
     private void SendStreamHeaders(Headers? errorHeaders) =>
-        SendResponseHeaders(ConnectProtocol.StreamContentType(Codec), ConnectProtocol.StreamContentEncodingHeader, ConnectProtocol.StreamAcceptEncodingHeader, errorHeaders);
+        SendResponseHeaders(ConnectProtocol.StreamContentType(Codec), errorHeaders);
+
+    /// <summary>The streaming names; a unary response writes its own (<c>Content-Encoding</c>, <c>Accept-Encoding</c>).</summary>
+    protected override void SetEncodingHeaders(IHeaderDictionary headers, string? encoding)
+    {
+        if (encoding is not null)
+        {
+            headers[ConnectProtocol.StreamContentEncodingHeader] = encoding;
+        }
+
+        headers[ConnectProtocol.StreamAcceptEncodingHeader] = Compressor.AcceptList;
+    }
 
     public override void Dispose()
     {

@@ -116,15 +116,25 @@ internal sealed class GrpcServerCall : HttpServerCall
     {
         if (error is null && trailers is not { Count: > 0 })
         {
-            target.Append(GrpcProtocol.StatusHeader, GrpcProtocol.StatusOk);
+            target.GrpcStatus = GrpcProtocol.StatusOk;
             return;
         }
 
         AppendHeaders(target, End(trailers, errorMetadata, error), null);
     }
 
-    private void SendHeaders(Headers? errorHeaders) =>
-        SendResponseHeaders(GrpcProtocol.ContentType(_wire, Codec), GrpcProtocol.EncodingHeader, GrpcProtocol.AcceptEncodingHeader, errorHeaders);
+    private void SendHeaders(Headers? errorHeaders) => SendResponseHeaders(GrpcProtocol.ContentType(_wire, Codec), errorHeaders);
+
+    protected override void SetEncodingHeaders(IHeaderDictionary headers, string? encoding)
+    {
+        // Kestrel keeps the grpc- headers in fields of their own; the typed properties skip the name lookup.
+        if (encoding is not null)
+        {
+            headers.GrpcEncoding = encoding;
+        }
+
+        headers.GrpcAcceptEncoding = Compressor.AcceptList;
+    }
 
     public override void Dispose()
     {

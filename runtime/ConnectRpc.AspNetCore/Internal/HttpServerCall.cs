@@ -230,10 +230,10 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
     }
 
     /// <summary>
-    /// Sends the 200 response headers, once: the content type, the response encoding and the
-    /// accepted ones under the protocol's names, the handler's headers and an error's headers.
+    /// Sends the 200 response headers of an enveloped response, once: the content type, the
+    /// encoding headers, the handler's headers and an error's headers.
     /// </summary>
-    protected void SendResponseHeaders(string contentType, string encodingHeader, string acceptEncodingHeader, Headers? errorHeaders)
+    protected void SendResponseHeaders(string contentType, Headers? errorHeaders)
     {
         if (HeadersSent)
         {
@@ -245,16 +245,17 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = contentType;
         IHeaderDictionary headers = response.Headers;
-        if (ResponseCompressor is not null)
-        {
-            headers[encodingHeader] = ResponseCompressor.Name;
-        }
-
-        headers[acceptEncodingHeader] = Compressor.AcceptList;
+        SetEncodingHeaders(headers, ResponseCompressor?.Name);
         AppendHeaders(headers, _context?.ResponseHeadersOrNull, null);
         AppendHeaders(headers, errorHeaders, null);
         _context?.MarkHeadersSent();
     }
+
+    /// <summary>
+    /// Sets the response's message encoding (when there is one) and the accepted encodings,
+    /// under the protocol's header names.
+    /// </summary>
+    protected abstract void SetEncodingHeaders(IHeaderDictionary headers, string? encoding);
 
     /// <summary>
     /// The error metadata that ends a stream beside the trailers: all of it once the response
