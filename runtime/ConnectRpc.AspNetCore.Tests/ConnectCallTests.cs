@@ -103,12 +103,13 @@ public sealed class ConnectCallTests : IAsyncLifetime
             }
 
             var client = new GreetServiceClient(new HttpClient(recorder) { BaseAddress = _server.Http2Url }, options);
-            var request = new GreetRequest { Name = "Ada" };
+            // Longer than the server's CompressMinBytes (1 KiB by default), so worth compressing.
+            var request = new GreetRequest { Name = "Ada" + new string('a', 2000) };
             string greeting = streaming
                 ? (await client.GreetManyAsync(request).ToListWithin())[0].Greeting
                 : (await client.GreetAsync(request).Within()).Greeting;
 
-            Assert.StartsWith("Hello, Ada!", greeting, StringComparison.Ordinal);
+            Assert.StartsWith("Hello, Adaaa", greeting, StringComparison.Ordinal);
             HttpResponseMessage response = Assert.Single(recorder.Responses);
             string? encoding = response.Headers.TryGetValues(encodingHeader, out IEnumerable<string>? values) ||
                 response.Content.Headers.TryGetValues(encodingHeader, out values)

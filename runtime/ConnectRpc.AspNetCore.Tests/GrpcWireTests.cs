@@ -22,7 +22,12 @@ public sealed class GrpcWireTests : IAsyncLifetime
     private TestServer _server = null!;
     private readonly HttpClient _http = new(new SocketsHttpHandler()) { Timeout = Bounded.Timeout };
 
-    public async ValueTask InitializeAsync() => _server = await TestServer.StartAsync(options => options.MaxReceiveMessageSize = 1024);
+    // "Hello, Ada!" (13 bytes serialized) is compressed when accepted; "Hello, A!" (11) is not.
+    public async ValueTask InitializeAsync() => _server = await TestServer.StartAsync(options =>
+    {
+        options.MaxReceiveMessageSize = 1024;
+        options.CompressMinBytes = 12;
+    });
 
     public async ValueTask DisposeAsync()
     {
@@ -154,6 +159,18 @@ public sealed class GrpcWireTests : IAsyncLifetime
         Assert.Equal(1, flags);
         using var unpacked = new GZipStream(new MemoryStream(payload), CompressionMode.Decompress);
         Assert.Equal("Hello, Ada!", GreetResponse.Parser.ParseFrom(unpacked).Greeting);
+    }
+
+    [Fact]
+    public async Task GzipAccepted_ResponseBelowCompressMinBytes_UncompressedFrameUnderTheSameEncoding()
+    {
+        (HttpResponseMessage response, byte[] body) = await SendAsync(
+            Greet, "application/grpc", WireBytes.Frame(new GreetRequest { Name = "A" }.ToByteArray()), headers: ("grpc-accept-encoding", "gzip"));
+        Assert.Equal("0", One(response.TrailingHeaders, "grpc-status"));
+        Assert.Equal("gzip", One(response.Headers, "grpc-encoding"));
+        (byte flags, byte[] payload) = Assert.Single(WireBytes.Frames(body));
+        Assert.Equal(0, flags); // any message may go uncompressed (§7)
+        Assert.Equal("Hello, A!", GreetResponse.Parser.ParseFrom(payload).Greeting);
     }
 
     [Theory]

@@ -138,6 +138,18 @@ public sealed class LimitsTests : IAsyncLifetime
     }
 
     [Fact]
+    public void CompressMinBytes_DefaultOneKibibyteZeroAllowedNegativeRefused()
+    {
+        var options = new ConnectServerOptions();
+        Assert.Equal(1024, options.CompressMinBytes);
+
+        options.CompressMinBytes = 0;
+
+        Assert.Equal(0, options.CompressMinBytes);
+        Assert.Throws<ArgumentOutOfRangeException>(() => options.CompressMinBytes = -1);
+    }
+
+    [Fact]
     public void KestrelLimits_AreTheOnesTheReadmeDocuments()
     {
         // README.md "Reliability" lists the Kestrel limits that still apply to Connect calls;

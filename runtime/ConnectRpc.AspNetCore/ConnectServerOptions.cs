@@ -23,8 +23,12 @@ public sealed class ConnectServerOptions
     /// <summary>The default <see cref="MaxReceiveMessageSize"/>: 4 MiB, as in gRPC.</summary>
     public const int DefaultMaxReceiveMessageSize = 4 * 1024 * 1024;
 
+    /// <summary>The default <see cref="CompressMinBytes"/>: 1 KiB.</summary>
+    public const int DefaultCompressMinBytes = 1024;
+
     private int _maxReceiveMessageSize = DefaultMaxReceiveMessageSize;
     private int _maxSendMessageSize = int.MaxValue;
+    private int _compressMinBytes = DefaultCompressMinBytes;
 
     /// <summary>
     /// The largest request message accepted, in bytes, after decompression; larger ones fail
@@ -46,6 +50,18 @@ public sealed class ConnectServerOptions
     {
         get => _maxSendMessageSize;
         set => _maxSendMessageSize = Positive(value);
+    }
+
+    /// <summary>
+    /// The smallest response message compressed, in bytes, when the client accepts a
+    /// compression (protocol.md §7). Smaller messages go uncompressed: compressing them costs
+    /// time and seldom saves bytes, and gzip makes a message of a few bytes larger. Default:
+    /// <see cref="DefaultCompressMinBytes"/>; 0 compresses every non-empty message.
+    /// </summary>
+    public int CompressMinBytes
+    {
+        get => _compressMinBytes;
+        set => _compressMinBytes = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(CompressMinBytes), value, "The size must not be negative.");
     }
 
     /// <summary>Interceptors that every call passes through; the first is the outermost.</summary>

@@ -73,4 +73,29 @@ public sealed class CodecTests
 
         Assert.StartsWith($"cannot decode {MessageCodec.For(codec).Name} message", error.Message, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData(0, true)]
+    [InlineData(5, true)] // exactly the threshold: compressed
+    [InlineData(6, false)]
+    public void Encode_CompressMinBytes_CompressesFromTheThresholdOn(int compressMinBytes, bool expected)
+    {
+        var message = new GreetRequest { Name = "Ada" }; // 5 bytes serialized
+
+        using PooledBufferWriter encoded = MessageFraming.Encode(message, MessageCodec.Proto, Compressor.Gzip, int.MaxValue, out bool compressed, compressMinBytes);
+        int direct = MessageFraming.DirectProtoSize(message, MessageCodec.Proto, Compressor.Gzip, int.MaxValue, compressMinBytes);
+
+        Assert.Equal(expected, compressed);
+        Assert.Equal(expected ? -1 : 5, direct); // written straight into its frame exactly when not compressed
+        Assert.Equal(message, MessageFraming.Decode(GreetRequest.Parser, MessageCodec.Proto, encoded.WrittenSequence, compressed ? Compressor.Gzip : null, int.MaxValue));
+    }
+
+    [Fact]
+    public void Encode_EmptyMessage_NeverCompressed()
+    {
+        using PooledBufferWriter encoded = MessageFraming.Encode(new GreetRequest(), MessageCodec.Proto, Compressor.Gzip, int.MaxValue, out bool compressed);
+
+        Assert.False(compressed);
+        Assert.Equal(0, encoded.WrittenCount);
+    }
 }

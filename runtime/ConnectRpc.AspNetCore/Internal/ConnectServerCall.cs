@@ -154,7 +154,7 @@ internal sealed class ConnectServerCall : HttpServerCall
         where T : class
     {
         ArgumentNullException.ThrowIfNull(message);
-        if (_streaming && MessageFraming.DirectProtoSize(message, Codec, ResponseCompressor, MaxSend) is var size and >= 0)
+        if (_streaming && MessageFraming.DirectProtoSize(message, Codec, ResponseCompressor, MaxSend, CompressMinBytes) is var size and >= 0)
         {
             SendStreamHeaders(null);
             MessageFraming.WriteProtoFrame(Http.Response.BodyWriter, message, size);
@@ -162,7 +162,7 @@ internal sealed class ConnectServerCall : HttpServerCall
             return;
         }
 
-        PooledBufferWriter payload = MessageFraming.Encode(message, Codec, ResponseCompressor, MaxSend, out bool compressed);
+        PooledBufferWriter payload = MessageFraming.Encode(message, Codec, ResponseCompressor, MaxSend, out bool compressed, CompressMinBytes);
         if (!_streaming)
         {
             // Sent at the end, with the trailers as headers.

@@ -46,7 +46,7 @@ internal sealed class GrpcServerCall : HttpServerCall
     {
         ArgumentNullException.ThrowIfNull(message);
         PipeWriter body = Http.Response.BodyWriter;
-        int size = _wire == GrpcWire.WebText ? -1 : MessageFraming.DirectProtoSize(message, Codec, ResponseCompressor, MaxSend);
+        int size = _wire == GrpcWire.WebText ? -1 : MessageFraming.DirectProtoSize(message, Codec, ResponseCompressor, MaxSend, CompressMinBytes);
         if (size >= 0)
         {
             SendHeaders(null);
@@ -54,7 +54,7 @@ internal sealed class GrpcServerCall : HttpServerCall
         }
         else
         {
-            using PooledBufferWriter payload = MessageFraming.Encode(message, Codec, ResponseCompressor, MaxSend, out bool compressed);
+            using PooledBufferWriter payload = MessageFraming.Encode(message, Codec, ResponseCompressor, MaxSend, out bool compressed, CompressMinBytes);
             SendHeaders(null);
             GrpcProtocol.WriteFrame(body, _wire, compressed ? EnvelopeFlags.Compressed : EnvelopeFlags.None, payload.WrittenSpan);
         }

@@ -31,6 +31,7 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
         Codec = codec;
         MaxReceive = options.MaxReceiveMessageSize;
         MaxSend = options.MaxSendMessageSize;
+        CompressMinBytes = options.CompressMinBytes;
     }
 
     public override Method Method => _method;
@@ -46,6 +47,9 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
     protected int MaxReceive { get; }
 
     protected int MaxSend { get; }
+
+    /// <summary>The smallest response message compressed.</summary>
+    protected int CompressMinBytes { get; }
 
     /// <summary>The encoding of compressed request messages, or null.</summary>
     protected Compressor? RequestCompressor { get; set; }

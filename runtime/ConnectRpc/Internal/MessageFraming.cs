@@ -16,11 +16,12 @@ internal static class MessageFraming
     public const int UnaryBodySlack = 64 * 1024;
 
     /// <summary>
-    /// Serializes <paramref name="message"/> (compressed when <paramref name="compressor"/> is
-    /// set and the message is not empty). Throws resource_exhausted past <paramref name="maxSize"/>.
-    /// The caller disposes the returned buffer.
+    /// Serializes <paramref name="message"/>, compressed when <paramref name="compressor"/> is
+    /// set and the message is not empty and at least <paramref name="compressMinBytes"/> long
+    /// (any message may go uncompressed, protocol.md §7). Throws resource_exhausted past
+    /// <paramref name="maxSize"/>. The caller disposes the returned buffer.
     /// </summary>
-    public static PooledBufferWriter Encode<T>(T message, MessageCodec codec, Compressor? compressor, int maxSize, out bool compressed)
+    public static PooledBufferWriter Encode<T>(T message, MessageCodec codec, Compressor? compressor, int maxSize, out bool compressed, int compressMinBytes = 0)
         where T : class, IMessage<T>
     {
         var plain = new PooledBufferWriter();
@@ -32,7 +33,7 @@ internal static class MessageFraming
                 throw TooLargeToSend(plain.WrittenCount, maxSize);
             }
 
-            compressed = compressor is not null && plain.WrittenCount > 0;
+            compressed = compressor is not null && plain.WrittenCount > 0 && plain.WrittenCount >= compressMinBytes;
             if (!compressed)
             {
                 return plain;
@@ -52,19 +53,25 @@ internal static class MessageFraming
 
     /// <summary>
     /// The size of <paramref name="message"/> when it can be written straight into its frame by
-    /// <see cref="WriteProtoFrame"/> (proto codec, nothing compressed: no intermediate buffer),
-    /// or -1 when it needs <see cref="Encode"/>. Throws resource_exhausted past <paramref name="maxSize"/>.
+    /// <see cref="WriteProtoFrame"/> (proto codec, not compressed: no intermediate buffer), or
+    /// -1 when it needs <see cref="Encode"/>. A message below <paramref name="compressMinBytes"/>
+    /// is not compressed, as <see cref="Encode"/> decides. Throws resource_exhausted past <paramref name="maxSize"/>.
     /// </summary>
-    public static int DirectProtoSize<T>(T message, MessageCodec codec, Compressor? compressor, int maxSize)
+    public static int DirectProtoSize<T>(T message, MessageCodec codec, Compressor? compressor, int maxSize, int compressMinBytes = 0)
         where T : class, IMessage<T>
     {
-        if (codec != MessageCodec.Proto || compressor is not null)
+        if (codec != MessageCodec.Proto)
         {
             return -1;
         }
 
         int size = message.CalculateSize();
-        return size <= maxSize ? size : throw TooLargeToSend(size, maxSize);
+        if (size > maxSize)
+        {
+            throw TooLargeToSend(size, maxSize);
+        }
+
+        return compressor is null || size == 0 || size < compressMinBytes ? size : -1;
     }
 
     /// <summary>Writes an uncompressed proto frame of <paramref name="size"/> bytes (from <see cref="DirectProtoSize"/>), prefix and message in one span.</summary>
