@@ -42,8 +42,14 @@ internal static class Program
         CodeGeneratorRequest request;
         try
         {
-            using Stream stdin = Console.OpenStandardInput();
-            request = CodeGeneratorRequest.Parser.ParseFrom(stdin);
+            // Parsed from one array rather than the stream: no refills of a small buffer.
+            using var input = new MemoryStream();
+            using (Stream stdin = Console.OpenStandardInput())
+            {
+                stdin.CopyTo(input);
+            }
+
+            request = CodeGeneratorRequest.Parser.ParseFrom(input.GetBuffer().AsSpan(0, (int)input.Length));
         }
         catch (Exception ex) when (ex is InvalidProtocolBufferException or IOException)
         {
@@ -51,7 +57,7 @@ internal static class Program
             return 1;
         }
 
-        CodeGeneratorResponse response;
+        ResponseWriter response;
         try
         {
             response = Generator.Generate(request);
@@ -65,7 +71,8 @@ internal static class Program
         catch (Exception ex)
 #pragma warning restore CA1031
         {
-            response = new CodeGeneratorResponse { Error = $"{Name}: internal error: {OneLine(ex.Message)}" };
+            response = Generator.NewResponse();
+            response.Fail($"{Name}: internal error: {OneLine(ex.Message)}");
         }
 
         using Stream stdout = Console.OpenStandardOutput();
