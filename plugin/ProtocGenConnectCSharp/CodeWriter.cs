@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace ConnectRpc.Plugin;
@@ -14,29 +16,23 @@ internal sealed class CodeWriter
     private byte[] _utf8 = new byte[16 * 1024];
     private int _length;
     private int _depth;
+    private int _lineStart;
 
     /// <summary>The text written since the last <see cref="Clear"/>, as UTF-8.</summary>
     public ReadOnlySpan<byte> Utf8 => _utf8.AsSpan(0, _length);
 
     public CodeWriter Line(string text = "")
     {
-        if (text.Length > 0)
-        {
-            int indent = _depth * IndentUnitLength;
-            Span<byte> free = Reserve(indent + Encoding.UTF8.GetMaxByteCount(text.Length) + 1);
-            free[..indent].Fill((byte)' ');
-            int written = Encoding.UTF8.GetBytes(text, free[indent..]);
-            free[indent + written] = (byte)'\n';
-            _length += indent + written + 1;
-        }
-        else
-        {
-            Reserve(1)[0] = (byte)'\n';
-            _length++;
-        }
-
-        return this;
+        BeginLine();
+        Append(text);
+        return EndLine();
     }
+
+    /// <summary>
+    /// Writes an interpolated line, <c>w.Line($"...")</c>, with each part encoded straight into
+    /// the buffer: no string is made for the line.
+    /// </summary>
+    public CodeWriter Line([InterpolatedStringHandlerArgument("")] ref LineHandler line) => EndLine();
 
     /// <summary>Writes <paramref name="header"/> (if any) and an opening brace, then indents.</summary>
     public CodeWriter Open(string? header = null)
@@ -46,9 +42,14 @@ internal sealed class CodeWriter
             Line(header);
         }
 
-        Line("{");
-        _depth++;
-        return this;
+        return OpenBrace();
+    }
+
+    /// <summary>Writes an interpolated header line and an opening brace, then indents.</summary>
+    public CodeWriter Open([InterpolatedStringHandlerArgument("")] ref LineHandler header)
+    {
+        EndLine();
+        return OpenBrace();
     }
 
     public CodeWriter Close(string suffix = "")
@@ -78,6 +79,67 @@ internal sealed class CodeWriter
 
     public override string ToString() => Encoding.UTF8.GetString(Utf8);
 
+    private CodeWriter OpenBrace()
+    {
+        Line("{");
+        _depth++;
+        return this;
+    }
+
+    /// <summary>Starts a line: the indentation, taken back by <see cref="EndLine"/> if the line stays empty.</summary>
+    private void BeginLine()
+    {
+        int indent = _depth * IndentUnitLength;
+        Reserve(indent)[..indent].Fill((byte)' ');
+        _length += indent;
+        _lineStart = _length;
+    }
+
+    private CodeWriter EndLine()
+    {
+        if (_length == _lineStart)
+        {
+            _length -= _depth * IndentUnitLength; // an empty line has no trailing spaces
+        }
+
+        Reserve(1)[0] = (byte)'\n';
+        _length++;
+        return this;
+    }
+
+    private void Append(string? text)
+    {
+        if (string.IsNullOrEmpty(text))
+        {
+            return;
+        }
+
+        _length += Encoding.UTF8.GetBytes(text, Reserve(Encoding.UTF8.GetMaxByteCount(text.Length)));
+    }
+
+    /// <summary>
+    /// Appends a number straight as UTF-8, anything else (an enum member) by its string. As in
+    /// the runtime's own interpolation handler, the checks and casts on <typeparamref name="T"/>
+    /// compile to direct calls for each value type: nothing is boxed.
+    /// </summary>
+    private void Append<T>(T value)
+    {
+        if (value is not IUtf8SpanFormattable)
+        {
+            Append(value?.ToString());
+            return;
+        }
+
+        int size = 32;
+        int written;
+        while (!((IUtf8SpanFormattable)value).TryFormat(Reserve(size), out written, default, CultureInfo.InvariantCulture))
+        {
+            size *= 2; // too little room for the value: try again with more
+        }
+
+        _length += written;
+    }
+
     /// <summary>The free end of the buffer, at least <paramref name="count"/> bytes long.</summary>
     private Span<byte> Reserve(int count)
     {
@@ -90,5 +152,26 @@ internal sealed class CodeWriter
         }
 
         return _utf8.AsSpan(_length);
+    }
+
+    /// <summary>The parts of an interpolated line, appended to the writer as they come.</summary>
+    [InterpolatedStringHandler]
+    public readonly ref struct LineHandler
+    {
+        private readonly CodeWriter _writer;
+
+        public LineHandler(int literalLength, int formattedCount, CodeWriter writer)
+        {
+            _ = literalLength;
+            _ = formattedCount;
+            _writer = writer;
+            writer.BeginLine();
+        }
+
+        public void AppendLiteral(string value) => _writer.Append(value);
+
+        public void AppendFormatted(string? value) => _writer.Append(value);
+
+        public void AppendFormatted<T>(T value) => _writer.Append(value);
     }
 }

@@ -161,11 +161,10 @@ internal static class Generator
 
     private sealed record ServiceScope(ServiceModel Service, string Access, string Namespace, string ReflectionClass)
     {
+        /// <summary>The class holding the method descriptors, as the other types refer to it.</summary>
+        public string QualifiedConnectClass { get; } = CSharpNames.Qualify(Namespace, Service.ConnectClass);
+
         public string Qualified(string typeName) => CSharpNames.Qualify(Namespace, typeName);
-
-        public static string MethodType(MethodModel m) => $"global::ConnectRpc.Method<{m.RequestType}, {m.ResponseType}>";
-
-        public string Descriptor(MethodModel m) => Qualified(Service.ConnectClass) + "." + m.DescriptorField;
     }
 
     /// <summary>The proto comment when there is one, else a summary of our own (already XML).</summary>
@@ -234,7 +233,7 @@ internal static class Generator
                 w.Line(Obsolete);
             }
 
-            w.Line($"public static readonly {ServiceScope.MethodType(m)} {m.DescriptorField} = new(");
+            w.Line($"public static readonly global::ConnectRpc.Method<{m.RequestType}, {m.ResponseType}> {m.DescriptorField} = new(");
             w.Indent();
             w.Line("ServiceName,");
             w.Line($"\"{m.ProtoName}\",");
@@ -260,14 +259,7 @@ internal static class Generator
                 w.Line(Obsolete);
             }
 
-            const string Context = "global::ConnectRpc.RequestContext context";
-            w.Line(m.Kind switch
-            {
-                RpcKind.Unary => $"{Task}<{m.ResponseType}> {m.AsyncName}({m.RequestType} request, {Context});",
-                RpcKind.ServerStreaming => $"{AsyncEnumerable}<{m.ResponseType}> {m.AsyncName}({m.RequestType} request, {Context});",
-                RpcKind.ClientStreaming => $"{Task}<{m.ResponseType}> {m.AsyncName}({AsyncEnumerable}<{m.RequestType}> requests, {Context});",
-                _ => $"{AsyncEnumerable}<{m.ResponseType}> {m.AsyncName}({AsyncEnumerable}<{m.RequestType}> requests, {Context});",
-            });
+            WriteSignature(w, "", m, "global::ConnectRpc.RequestContext context", ";");
             w.Line();
         }
 
@@ -288,7 +280,7 @@ internal static class Generator
                 _ => "AddBidiStreaming",
             };
             string input = m.Kind is RpcKind.Unary or RpcKind.ServerStreaming ? "request" : "requests";
-            w.Line($"binder.{add}({s.Descriptor(m)}, static (service, {input}, context) => service.{m.AsyncName}({input}, context));");
+            w.Line($"binder.{add}({s.QualifiedConnectClass}.{m.DescriptorField}, static (service, {input}, context) => service.{m.AsyncName}({input}, context));");
         }
 
         w.Close();
@@ -313,7 +305,7 @@ internal static class Generator
                 w.Line(Obsolete);
             }
 
-            w.Line(ClientSignature(m) + ";");
+            WriteSignature(w, "", m, CallOptionsParameters, ";");
         }
 
         w.Close();
@@ -366,20 +358,36 @@ internal static class Generator
                 _ => "BidiStreamingAsync",
             };
             string input = m.Kind is RpcKind.Unary or RpcKind.ServerStreaming ? "request" : "requests";
-            w.Line("public " + ClientSignature(m));
+            WriteSignature(w, "public ", m, CallOptionsParameters, "");
             w.Open();
-            w.Line($"return _invoker.{call}({s.Descriptor(m)}, {input}, {CallOptionsArguments});");
+            w.Line($"return _invoker.{call}({s.QualifiedConnectClass}.{m.DescriptorField}, {input}, {CallOptionsArguments});");
             w.Close();
         }
 
         w.Close();
     }
 
-    private static string ClientSignature(MethodModel m) => m.Kind switch
+    /// <summary>
+    /// One line declaring a method in the shape of its kind: it returns a task of one response or
+    /// a stream of responses, and takes one request or a stream of requests, then
+    /// <paramref name="lastParameters"/>.
+    /// </summary>
+    private static void WriteSignature(CodeWriter w, string prefix, MethodModel m, string lastParameters, string suffix)
     {
-        RpcKind.Unary => $"{Task}<{m.ResponseType}> {m.AsyncName}({m.RequestType} request, {CallOptionsParameters})",
-        RpcKind.ServerStreaming => $"{AsyncEnumerable}<{m.ResponseType}> {m.AsyncName}({m.RequestType} request, {CallOptionsParameters})",
-        RpcKind.ClientStreaming => $"{Task}<{m.ResponseType}> {m.AsyncName}({AsyncEnumerable}<{m.RequestType}> requests, {CallOptionsParameters})",
-        _ => $"{AsyncEnumerable}<{m.ResponseType}> {m.AsyncName}({AsyncEnumerable}<{m.RequestType}> requests, {CallOptionsParameters})",
-    };
+        switch (m.Kind)
+        {
+            case RpcKind.Unary:
+                w.Line($"{prefix}{Task}<{m.ResponseType}> {m.AsyncName}({m.RequestType} request, {lastParameters}){suffix}");
+                break;
+            case RpcKind.ServerStreaming:
+                w.Line($"{prefix}{AsyncEnumerable}<{m.ResponseType}> {m.AsyncName}({m.RequestType} request, {lastParameters}){suffix}");
+                break;
+            case RpcKind.ClientStreaming:
+                w.Line($"{prefix}{Task}<{m.ResponseType}> {m.AsyncName}({AsyncEnumerable}<{m.RequestType}> requests, {lastParameters}){suffix}");
+                break;
+            default:
+                w.Line($"{prefix}{AsyncEnumerable}<{m.ResponseType}> {m.AsyncName}({AsyncEnumerable}<{m.RequestType}> requests, {lastParameters}){suffix}");
+                break;
+        }
+    }
 }
