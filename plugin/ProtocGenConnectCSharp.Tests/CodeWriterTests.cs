@@ -19,12 +19,11 @@ public sealed class CodeWriterTests
     public void Line_Interpolated_WritesWhatTheStringWould(int depth, string part)
     {
         int number = -42;
-        RpcKind kind = RpcKind.BidiStreaming;
-        CodeWriter interpolated = Indented(depth).Line($"{part}.{number} {kind}:{part}{part}");
-        CodeWriter concatenated = Indented(depth).Line(part + "." + number + " " + kind + ":" + part + part);
+        CodeWriter interpolated = Indented(depth).Line($"{part}.{number}:{part}{part}");
+        CodeWriter concatenated = Indented(depth).Line(part + "." + number + ":" + part + part);
 
         Assert.Equal(concatenated.ToString(), interpolated.ToString());
-        Assert.Equal(new string(' ', depth * 4) + $"{part}.-42 BidiStreaming:{part}{part}\n", interpolated.ToString());
+        Assert.Equal(new string(' ', depth * 4) + part + ".-42:" + part + part + "\n", interpolated.ToString());
     }
 
     [Fact]

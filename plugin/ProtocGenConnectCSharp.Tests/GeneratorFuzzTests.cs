@@ -182,8 +182,14 @@ public sealed class GeneratorFuzzTests
     }
 
     /// <summary>The response as protoc reads it: the plugin's bytes, parsed.</summary>
-    private static CodeGeneratorResponse Generate(CodeGeneratorRequest request) =>
-        CodeGeneratorResponse.Parser.ParseFrom(Generator.Generate(request).ToArray());
+    private static CodeGeneratorResponse Generate(CodeGeneratorRequest request)
+    {
+        using var output = new MemoryStream();
+        var response = new ResponseWriter(output);
+        Generator.Generate(request, response);
+        response.Flush();
+        return CodeGeneratorResponse.Parser.ParseFrom(output.ToArray());
+    }
 
     private static void AssertAnswersOrRefuses(CodeGeneratorRequest request)
     {

@@ -117,22 +117,13 @@ internal sealed class CodeWriter
         _length += Encoding.UTF8.GetBytes(text, Reserve(Encoding.UTF8.GetMaxByteCount(text.Length)));
     }
 
-    /// <summary>
-    /// Appends a number straight as UTF-8, anything else (an enum member) by its string. As in
-    /// the runtime's own interpolation handler, the checks and casts on <typeparamref name="T"/>
-    /// compile to direct calls for each value type: nothing is boxed.
-    /// </summary>
+    /// <summary>Appends a value that formats itself as UTF-8, such as a number.</summary>
     private void Append<T>(T value)
+        where T : IUtf8SpanFormattable
     {
-        if (value is not IUtf8SpanFormattable)
-        {
-            Append(value?.ToString());
-            return;
-        }
-
         int size = 32;
         int written;
-        while (!((IUtf8SpanFormattable)value).TryFormat(Reserve(size), out written, default, CultureInfo.InvariantCulture))
+        while (!value.TryFormat(Reserve(size), out written, default, CultureInfo.InvariantCulture))
         {
             size *= 2; // too little room for the value: try again with more
         }
@@ -172,6 +163,7 @@ internal sealed class CodeWriter
 
         public void AppendFormatted(string? value) => _writer.Append(value);
 
-        public void AppendFormatted<T>(T value) => _writer.Append(value);
+        public void AppendFormatted<T>(T value)
+            where T : IUtf8SpanFormattable => _writer.Append(value);
     }
 }

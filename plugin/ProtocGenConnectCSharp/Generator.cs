@@ -20,64 +20,92 @@ internal static class Generator
         Headers + "? headers = null, global::System.TimeSpan? timeout = null, global::System.Threading.CancellationToken cancellationToken = default";
     private const string CallOptionsArguments = "headers, timeout, cancellationToken";
 
-    /// <summary>Generates the encoded response; request and parameter errors become its <c>error</c>.</summary>
-    public static ResponseWriter Generate(CodeGeneratorRequest request)
+    /// <summary>
+    /// Writes the response to <paramref name="response"/>; request and parameter errors become
+    /// its <c>error</c>. Every name is decided, and so every such error found, before the first
+    /// file is written: files then stream out one by one, and the response is never more than
+    /// the file being written.
+    /// </summary>
+    public static void Generate(CodeGeneratorRequest request, ResponseWriter response)
     {
-        ResponseWriter response = NewResponse();
+        const ulong SupportedFeatures = (ulong)(CodeGeneratorResponse.Types.Feature.Proto3Optional | CodeGeneratorResponse.Types.Feature.SupportsEditions);
+        const int MinimumEdition = (int)Edition.Proto2;
+        const int MaximumEdition = (int)Edition._2024;
+
+        List<PlannedFile> files;
+        GeneratorOptions options;
         try
         {
-            if (request.FileToGenerate.Count == 0)
-            {
-                // protoc and buf always name at least one file; anything else is not their request.
-                throw new InvalidRequestException("the request names no file to generate");
-            }
-
-            GeneratorOptions options = GeneratorOptions.Parse(request.Parameter);
-            var files = new Dictionary<string, FileDescriptorProto>(StringComparer.Ordinal);
-            foreach (FileDescriptorProto file in request.ProtoFile)
-            {
-                files[file.Name] = file;
-            }
-
-            var types = new TypeResolver(request.ProtoFile);
-            var outputs = new HashSet<string>(StringComparer.Ordinal);
-            var writer = new CodeWriter();
-            foreach (string name in request.FileToGenerate)
-            {
-                if (!files.TryGetValue(name, out FileDescriptorProto? file))
-                {
-                    throw new GeneratorException($"file '{name}' is to be generated but its descriptor is not in the request");
-                }
-
-                if (file.Service.Count == 0)
-                {
-                    continue;
-                }
-
-                string path = OutputPath(file, options);
-                if (!outputs.Add(path))
-                {
-                    throw new GeneratorException($"{file.Name}: another file of the request also generates '{path}'; use base_namespace or distinct file names");
-                }
-
-                writer.Clear();
-                GenerateFile(writer, file, types, options);
-                response.AddFile(path, writer.Utf8);
-            }
+            options = GeneratorOptions.Parse(request.Parameter);
+            files = Plan(request, options);
         }
         catch (GeneratorException ex)
         {
-            response.Fail(ex.Message);
+            response.WriteError(ex.Message);
+            response.WriteFeatures(SupportedFeatures, MinimumEdition, MaximumEdition);
+            return;
         }
 
-        return response;
+        response.WriteFeatures(SupportedFeatures, MinimumEdition, MaximumEdition);
+        var writer = new CodeWriter();
+        foreach (PlannedFile file in files)
+        {
+            writer.Clear();
+            WriteFile(writer, file, options);
+            response.WriteFile(file.Path, writer.Utf8);
+        }
     }
 
-    /// <summary>A response with no file yet, declaring what the plugin supports.</summary>
-    public static ResponseWriter NewResponse() => new(
-        supportedFeatures: (ulong)(CodeGeneratorResponse.Types.Feature.Proto3Optional | CodeGeneratorResponse.Types.Feature.SupportsEditions),
-        minimumEdition: (int)Edition.Proto2,
-        maximumEdition: (int)Edition._2024);
+    /// <summary>The output path and every generated name of each file that has services.</summary>
+    private static List<PlannedFile> Plan(CodeGeneratorRequest request, GeneratorOptions options)
+    {
+        if (request.FileToGenerate.Count == 0)
+        {
+            // protoc and buf always name at least one file; anything else is not their request.
+            throw new InvalidRequestException("the request names no file to generate");
+        }
+
+        var files = new Dictionary<string, FileDescriptorProto>(StringComparer.Ordinal);
+        foreach (FileDescriptorProto file in request.ProtoFile)
+        {
+            files[file.Name] = file;
+        }
+
+        var types = new TypeResolver(request.ProtoFile);
+        var outputs = new HashSet<string>(StringComparer.Ordinal);
+        var planned = new List<PlannedFile>(request.FileToGenerate.Count);
+        foreach (string name in request.FileToGenerate)
+        {
+            if (!files.TryGetValue(name, out FileDescriptorProto? file))
+            {
+                throw new GeneratorException($"file '{name}' is to be generated but its descriptor is not in the request");
+            }
+
+            if (file.Service.Count == 0)
+            {
+                continue;
+            }
+
+            string path = OutputPath(file, options);
+            if (!outputs.Add(path))
+            {
+                throw new GeneratorException($"{file.Name}: another file of the request also generates '{path}'; use base_namespace or distinct file names");
+            }
+
+            string ns = CSharpNames.FileNamespace(file);
+            var comments = new SourceComments(file);
+            HashSet<string> taken = types.TypesIn(ns);
+            var services = new List<ServiceModel>(file.Service.Count);
+            for (int i = 0; i < file.Service.Count; i++)
+            {
+                services.Add(ServiceModel.Create(file, i, types, taken, comments));
+            }
+
+            planned.Add(new PlannedFile(path, file, ns, services));
+        }
+
+        return planned;
+    }
 
     internal static string OutputPath(FileDescriptorProto file, GeneratorOptions options)
     {
@@ -98,17 +126,9 @@ internal static class Generator
         return suffix.Length == 0 ? fileName : suffix.Replace('.', '/') + "/" + fileName;
     }
 
-    private static void GenerateFile(CodeWriter w, FileDescriptorProto file, TypeResolver types, GeneratorOptions options)
+    private static void WriteFile(CodeWriter w, PlannedFile planned, GeneratorOptions options)
     {
-        string ns = CSharpNames.FileNamespace(file);
-        var comments = new SourceComments(file);
-        HashSet<string> taken = types.TypesIn(ns);
-        var services = new List<ServiceModel>(file.Service.Count);
-        for (int i = 0; i < file.Service.Count; i++)
-        {
-            services.Add(ServiceModel.Create(file, i, types, taken, comments));
-        }
-
+        (_, FileDescriptorProto file, string ns, List<ServiceModel> services) = planned;
         w.Line("// <auto-generated>");
         w.Line("//     Generated by " + ToolName + ". DO NOT EDIT!");
         w.Line("//     source: " + file.Name);
@@ -158,6 +178,9 @@ internal static class Generator
         w.Line();
         w.Line("#endregion");
     }
+
+    /// <summary>A file to write: where, from which .proto file, in which namespace, with which services.</summary>
+    private sealed record PlannedFile(string Path, FileDescriptorProto File, string Namespace, List<ServiceModel> Services);
 
     private sealed record ServiceScope(ServiceModel Service, string Access, string Namespace, string ReflectionClass)
     {
@@ -237,7 +260,7 @@ internal static class Generator
             w.Indent();
             w.Line("ServiceName,");
             w.Line($"\"{m.ProtoName}\",");
-            w.Line($"global::ConnectRpc.MethodKind.{m.Kind},");
+            w.Line($"global::ConnectRpc.MethodKind.{KindName(m.Kind)},");
             w.Line($"{m.RequestType}.Parser,");
             w.Line($"{m.ResponseType}.Parser,");
             w.Line($"global::ConnectRpc.IdempotencyLevel.{m.Idempotency});");
@@ -272,15 +295,8 @@ internal static class Generator
         w.Line("global::System.ArgumentNullException.ThrowIfNull(binder);");
         foreach (MethodModel m in service.Methods)
         {
-            string add = m.Kind switch
-            {
-                RpcKind.Unary => "AddUnary",
-                RpcKind.ServerStreaming => "AddServerStreaming",
-                RpcKind.ClientStreaming => "AddClientStreaming",
-                _ => "AddBidiStreaming",
-            };
-            string input = m.Kind is RpcKind.Unary or RpcKind.ServerStreaming ? "request" : "requests";
-            w.Line($"binder.{add}({s.QualifiedConnectClass}.{m.DescriptorField}, static (service, {input}, context) => service.{m.AsyncName}({input}, context));");
+            string input = InputName(m.Kind);
+            w.Line($"binder.Add{KindName(m.Kind)}({s.QualifiedConnectClass}.{m.DescriptorField}, static (service, {input}, context) => service.{m.AsyncName}({input}, context));");
         }
 
         w.Close();
@@ -350,22 +366,29 @@ internal static class Generator
                 w.Line(Obsolete);
             }
 
-            string call = m.Kind switch
-            {
-                RpcKind.Unary => "UnaryAsync",
-                RpcKind.ServerStreaming => "ServerStreamingAsync",
-                RpcKind.ClientStreaming => "ClientStreamingAsync",
-                _ => "BidiStreamingAsync",
-            };
-            string input = m.Kind is RpcKind.Unary or RpcKind.ServerStreaming ? "request" : "requests";
             WriteSignature(w, "public ", m, CallOptionsParameters, "");
             w.Open();
-            w.Line($"return _invoker.{call}({s.QualifiedConnectClass}.{m.DescriptorField}, {input}, {CallOptionsArguments});");
+            w.Line($"return _invoker.{KindName(m.Kind)}Async({s.QualifiedConnectClass}.{m.DescriptorField}, {InputName(m.Kind)}, {CallOptionsArguments});");
             w.Close();
         }
 
         w.Close();
     }
+
+    /// <summary>
+    /// The kind as the runtime names it: <c>MethodKind.X</c>, <c>ServiceBinder.AddX</c> and
+    /// <c>CallInvoker.XAsync</c> (a switch, not <c>ToString</c>, which needs reflection data).
+    /// </summary>
+    private static string KindName(RpcKind kind) => kind switch
+    {
+        RpcKind.Unary => nameof(RpcKind.Unary),
+        RpcKind.ServerStreaming => nameof(RpcKind.ServerStreaming),
+        RpcKind.ClientStreaming => nameof(RpcKind.ClientStreaming),
+        _ => nameof(RpcKind.BidiStreaming),
+    };
+
+    /// <summary>The name of the request parameter: one request, or a stream of them.</summary>
+    private static string InputName(RpcKind kind) => kind is RpcKind.Unary or RpcKind.ServerStreaming ? "request" : "requests";
 
     /// <summary>
     /// One line declaring a method in the shape of its kind: it returns a task of one response or

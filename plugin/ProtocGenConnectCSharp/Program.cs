@@ -57,27 +57,34 @@ internal static class Program
             return 1;
         }
 
-        ResponseWriter response;
+        using Stream stdout = Console.OpenStandardOutput();
+        var response = new ResponseWriter(stdout);
         try
         {
-            response = Generator.Generate(request);
+            Generator.Generate(request, response);
         }
         catch (InvalidRequestException ex)
         {
             Console.Error.WriteLine($"{Name}: stdin is not a CodeGeneratorRequest: {OneLine(ex.Message)}");
             return 1;
         }
-#pragma warning disable CA1031 // Any failure must reach protoc as a response error, never as a stack trace.
+#pragma warning disable CA1031 // Any failure must reach protoc as an error, never as a stack trace.
         catch (Exception ex)
 #pragma warning restore CA1031
         {
-            response = Generator.NewResponse();
-            response.Fail($"{Name}: internal error: {OneLine(ex.Message)}");
+            string error = $"{Name}: internal error: {OneLine(ex.Message)}";
+            if (response.HasWrittenOutput)
+            {
+                // Part of the response is out: protoc reports the exit status and this line.
+                Console.Error.WriteLine(error);
+                return 1;
+            }
+
+            response.Reset();
+            response.WriteError(error);
         }
 
-        using Stream stdout = Console.OpenStandardOutput();
-        response.WriteTo(stdout);
-        stdout.Flush();
+        response.Flush();
         return 0;
     }
 

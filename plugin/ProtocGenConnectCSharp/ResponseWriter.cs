@@ -3,15 +3,12 @@ using System.Text;
 namespace ConnectRpc.Plugin;
 
 /// <summary>
-/// Encodes a <c>CodeGeneratorResponse</c> (google/protobuf/compiler/plugin.proto) by hand, so
-/// each file's UTF-8 text goes from its <see cref="CodeWriter"/> into the response without
-/// becoming a string. Fields are written in field-number order, as Google.Protobuf writes the
-/// message, so the bytes are the ones the message would serialize to.
+/// Encodes a <c>CodeGeneratorResponse</c> (google/protobuf/compiler/plugin.proto) by hand onto a
+/// stream, so each file's UTF-8 text goes from its <see cref="CodeWriter"/> to the output without
+/// becoming a string, and the response is never held whole. Callers write the fields in
+/// field-number order (error, features, files), as Google.Protobuf serializes the message, so
+/// the bytes are the ones the message would give.
 /// </summary>
-/// <remarks>
-/// The bytes are kept in segments that are never copied to grow, and are only written out at
-/// the end: a failure part-way through must still leave a response with nothing but its error.
-/// </remarks>
 internal sealed class ResponseWriter
 {
     // Tags, (field number << 3) | wire type; wire type 0 is a varint, 2 is length-delimited.
@@ -23,81 +20,69 @@ internal sealed class ResponseWriter
     private const byte FileNameTag = (1 << 3) | 2;              // File: string name = 1
     private const byte FileContentTag = (15 << 3) | 2;          // File: string content = 15
 
-    private const int FirstSegmentSize = 16 * 1024;
-    private const int MaxSegmentSize = 1024 * 1024;
+    private const int MaxVarintLength = 10;
 
-    private readonly List<(byte[] Bytes, int Length)> _fullSegments = [];
-    private readonly ulong _supportedFeatures;
-    private readonly int _minimumEdition;
-    private readonly int _maximumEdition;
-    private byte[] _segment = GC.AllocateUninitializedArray<byte>(FirstSegmentSize);
+    private readonly Stream _output;
+    private readonly byte[] _buffer = new byte[64 * 1024];
     private int _position;
 
-    public ResponseWriter(ulong supportedFeatures, int minimumEdition, int maximumEdition)
+    public ResponseWriter(Stream output)
     {
-        _supportedFeatures = supportedFeatures;
-        _minimumEdition = minimumEdition;
-        _maximumEdition = maximumEdition;
-        WriteFeatures();
+        _output = output;
     }
 
-    /// <summary>The number of bytes of the response so far.</summary>
-    public long Length
+    /// <summary>
+    /// Whether part of the response has gone to the stream. Until then <see cref="Reset"/> can
+    /// start it again (to answer with an error instead).
+    /// </summary>
+    public bool HasWrittenOutput { get; private set; }
+
+    /// <summary>Forgets everything written, which must not have reached the stream yet.</summary>
+    public void Reset()
     {
-        get
+        if (HasWrittenOutput)
         {
-            long length = _position;
-            foreach ((byte[] _, int segmentLength) in _fullSegments)
-            {
-                length += segmentLength;
-            }
-
-            return length;
+            throw new InvalidOperationException("part of the response is already written");
         }
+
+        _position = 0;
     }
 
-    /// <summary>Adds a generated file: its path, relative to the output folder, and its text.</summary>
-    public void AddFile(string name, ReadOnlySpan<byte> utf8Content)
+    public void WriteError(string error)
+    {
+        WriteByte(ErrorTag);
+        WriteString(error);
+    }
+
+    public void WriteFeatures(ulong supportedFeatures, int minimumEdition, int maximumEdition)
+    {
+        WriteByte(SupportedFeaturesTag);
+        WriteVarint(supportedFeatures);
+        WriteByte(MinimumEditionTag);
+        WriteVarint((ulong)(long)minimumEdition); // int32: a negative value is sign-extended to 64 bits
+        WriteByte(MaximumEditionTag);
+        WriteVarint((ulong)(long)maximumEdition);
+    }
+
+    /// <summary>Writes a generated file: its path, relative to the output folder, and its text.</summary>
+    public void WriteFile(string name, ReadOnlySpan<byte> utf8Content)
     {
         int nameLength = Encoding.UTF8.GetByteCount(name);
         int fileLength = 1 + VarintLength((uint)nameLength) + nameLength + 1 + VarintLength((uint)utf8Content.Length) + utf8Content.Length;
         WriteByte(FileTag);
         WriteVarint((uint)fileLength);
         WriteByte(FileNameTag);
-        WriteVarint((uint)nameLength);
-        WriteUtf8(name, nameLength);
+        WriteString(name);
         WriteByte(FileContentTag);
         WriteVarint((uint)utf8Content.Length);
         Write(utf8Content);
     }
 
-    /// <summary>Drops every file added so far; the response is <paramref name="error"/> alone.</summary>
-    public void Fail(string error)
+    /// <summary>Sends what is buffered to the stream, and flushes it.</summary>
+    public void Flush()
     {
-        _fullSegments.Clear();
-        _position = 0;
-        int length = Encoding.UTF8.GetByteCount(error);
-        WriteByte(ErrorTag);
-        WriteVarint((uint)length);
-        WriteUtf8(error, length);
-        WriteFeatures();
-    }
-
-    public void WriteTo(Stream stream)
-    {
-        foreach ((byte[] bytes, int length) in _fullSegments)
-        {
-            stream.Write(bytes, 0, length);
-        }
-
-        stream.Write(_segment, 0, _position);
-    }
-
-    public byte[] ToArray()
-    {
-        using var stream = new MemoryStream(checked((int)Length));
-        WriteTo(stream);
-        return stream.ToArray();
+        Drain();
+        _output.Flush();
     }
 
     private static int VarintLength(ulong value)
@@ -112,35 +97,18 @@ internal sealed class ResponseWriter
         return length;
     }
 
-    private void WriteFeatures()
+    private void WriteString(string text)
     {
-        WriteByte(SupportedFeaturesTag);
-        WriteVarint(_supportedFeatures);
-        WriteByte(MinimumEditionTag);
-        WriteVarint((ulong)(long)_minimumEdition); // int32: a negative value is sign-extended to 64 bits
-        WriteByte(MaximumEditionTag);
-        WriteVarint((ulong)(long)_maximumEdition);
-    }
-
-    private void WriteVarint(ulong value)
-    {
-        Span<byte> bytes = stackalloc byte[10];
-        int length = 0;
-        while (value >= 0x80)
+        int length = Encoding.UTF8.GetByteCount(text);
+        WriteVarint((uint)length);
+        if (length > _buffer.Length - _position)
         {
-            bytes[length++] = (byte)(value | 0x80);
-            value >>= 7;
+            Drain();
         }
 
-        bytes[length++] = (byte)value;
-        Write(bytes[..length]);
-    }
-
-    private void WriteUtf8(string text, int byteCount)
-    {
-        if (byteCount <= _segment.Length - _position)
+        if (length <= _buffer.Length)
         {
-            _position += Encoding.UTF8.GetBytes(text, _segment.AsSpan(_position));
+            _position += Encoding.UTF8.GetBytes(text, _buffer.AsSpan(_position));
         }
         else
         {
@@ -148,40 +116,57 @@ internal sealed class ResponseWriter
         }
     }
 
-    private void WriteByte(byte value)
+    private void WriteVarint(ulong value)
     {
-        if (_position == _segment.Length)
+        if (_buffer.Length - _position < MaxVarintLength)
         {
-            NextSegment();
+            Drain();
         }
 
-        _segment[_position++] = value;
+        while (value >= 0x80)
+        {
+            _buffer[_position++] = (byte)(value | 0x80);
+            value >>= 7;
+        }
+
+        _buffer[_position++] = (byte)value;
+    }
+
+    private void WriteByte(byte value)
+    {
+        if (_position == _buffer.Length)
+        {
+            Drain();
+        }
+
+        _buffer[_position++] = value;
     }
 
     private void Write(ReadOnlySpan<byte> bytes)
     {
-        while (true)
+        if (bytes.Length > _buffer.Length - _position)
         {
-            int count = Math.Min(bytes.Length, _segment.Length - _position);
-            bytes[..count].CopyTo(_segment.AsSpan(_position));
-            _position += count;
-            bytes = bytes[count..];
-            if (bytes.IsEmpty)
+            Drain();
+            if (bytes.Length > _buffer.Length)
             {
+                // Longer than the buffer: straight to the stream, not copied first.
+                HasWrittenOutput = true;
+                _output.Write(bytes);
                 return;
             }
-
-            NextSegment();
         }
+
+        bytes.CopyTo(_buffer.AsSpan(_position));
+        _position += bytes.Length;
     }
 
-    private void NextSegment()
+    private void Drain()
     {
-        _fullSegments.Add((_segment, _position));
-
-        // Each segment doubles the last, up to a size past which doubling saves nothing.
-        // Uninitialized: only the bytes up to the position are ever read.
-        _segment = GC.AllocateUninitializedArray<byte>(Math.Min(_segment.Length * 2, MaxSegmentSize));
-        _position = 0;
+        if (_position > 0)
+        {
+            HasWrittenOutput = true;
+            _output.Write(_buffer, 0, _position);
+            _position = 0;
+        }
     }
 }
