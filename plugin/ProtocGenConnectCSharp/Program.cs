@@ -1,4 +1,4 @@
-using System.CommandLine;
+using System.Reflection;
 using Google.Protobuf;
 using Google.Protobuf.Compiler;
 
@@ -13,22 +13,45 @@ internal static class Program
 {
     private const string Name = "protoc-gen-connect-csharp";
 
+    private const string Help =
+        "Usage: " + Name + " [--help | --version]\n\n" +
+        "protoc plugin that generates Connect RPC service interfaces and clients for C#.\n\n" +
+        "It reads a CodeGeneratorRequest on stdin and writes a CodeGeneratorResponse on stdout; run it\n" +
+        "through protoc or buf:\n" +
+        "  protoc --plugin=protoc-gen-connect-csharp=bin/protoc-gen-connect-csharp \\\n" +
+        "         --csharp_out=gen --connect-csharp_out=gen greet.proto\n\n" +
+        "Options (--connect-csharp_opt=a,b=c, or opt: in buf.gen.yaml):\n" +
+        "  no_client          do not generate the client interface and class\n" +
+        "  no_server          do not generate the service interface\n" +
+        "  internal_access    declare the generated types internal\n" +
+        "  file_suffix=X      output file name ending (default: Connect.cs)\n" +
+        "  base_namespace=X   put files in folders that follow the namespace below X, as protoc's C# option does\n\n" +
+        "Arguments:\n" +
+        "  -h, -?, --help     show this help\n" +
+        "  --version          show the version\n";
+
+    /// <summary>
+    /// protoc and buf run the plugin with no arguments; people, with <c>--help</c> or
+    /// <c>--version</c>. The arguments are matched by hand: a command-line library costs the
+    /// plugin's every run a few milliseconds of start-up (its own code and resources), for two
+    /// flags.
+    /// </summary>
     public static int Main(string[] args)
     {
-        var root = new RootCommand(
-            "protoc plugin that generates Connect RPC service interfaces and clients for C#.\n\n" +
-            "It reads a CodeGeneratorRequest on stdin and writes a CodeGeneratorResponse on stdout; run it\n" +
-            "through protoc or buf:\n" +
-            "  protoc --plugin=protoc-gen-connect-csharp=bin/protoc-gen-connect-csharp \\\n" +
-            "         --csharp_out=gen --connect-csharp_out=gen greet.proto\n\n" +
-            "Options (--connect-csharp_opt=a,b=c, or opt: in buf.gen.yaml):\n" +
-            "  no_client          do not generate the client interface and class\n" +
-            "  no_server          do not generate the service interface\n" +
-            "  internal_access    declare the generated types internal\n" +
-            "  file_suffix=X      output file name ending (default: Connect.cs)\n" +
-            "  base_namespace=X   put files in folders that follow the namespace below X, as protoc's C# option does");
-        root.SetAction(_ => Run());
-        return root.Parse(args).Invoke();
+        switch (args)
+        {
+            case []:
+                return Run();
+            case ["--help" or "-h" or "-?"]:
+                Console.Out.Write(Help);
+                return 0;
+            case ["--version"]:
+                Console.Out.WriteLine(typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion);
+                return 0;
+            default:
+                Console.Error.WriteLine($"{Name}: unknown arguments '{string.Join(' ', args)}'; protoc and buf pass none (see --help).");
+                return 2;
+        }
     }
 
     private static int Run()
