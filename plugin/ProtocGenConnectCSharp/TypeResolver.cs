@@ -18,13 +18,14 @@ internal sealed class TypeResolver
         foreach (FileDescriptorProto file in files)
         {
             string ns = CSharpNames.FileNamespace(file);
-            string prefix = file.Package.Length == 0 ? "." : "." + file.Package + ".";
+            string protoPrefix = file.Package.Length == 0 ? "." : "." + file.Package + ".";
+            string csharpPrefix = CSharpNames.Qualify(ns, ""); // global::Namespace. (escaped once per file)
             HashSet<string> declared = TypesIn(ns);
             declared.Add(CSharpNames.ReflectionClassName(file));
             foreach (DescriptorProto message in file.MessageType)
             {
                 declared.Add(message.Name);
-                AddMessage(ns, prefix, relative: "", message);
+                AddMessage(csharpPrefix, protoPrefix, message);
             }
 
             foreach (EnumDescriptorProto enumType in file.EnumType)
@@ -52,17 +53,15 @@ internal sealed class TypeResolver
         return set;
     }
 
-    private void AddMessage(string ns, string protoPrefix, string relative, DescriptorProto message)
+    private void AddMessage(string csharpPrefix, string protoPrefix, DescriptorProto message)
     {
-        // Nested types live in the parent's "Types" class: Outer.Types.Inner.
-        string csharpRelative = relative.Length == 0
-            ? CSharpNames.EscapeIdentifier(message.Name)
-            : relative + ".Types." + CSharpNames.EscapeIdentifier(message.Name);
+        string csharpName = csharpPrefix + CSharpNames.EscapeIdentifier(message.Name);
         string protoName = protoPrefix + message.Name;
-        _csharpNames[protoName] = CSharpNames.Qualify(ns, csharpRelative);
+        _csharpNames[protoName] = csharpName;
         foreach (DescriptorProto nested in message.NestedType)
         {
-            AddMessage(ns, protoName + ".", csharpRelative, nested);
+            // Nested types live in the parent's "Types" class: Outer.Types.Inner.
+            AddMessage(csharpName + ".Types.", protoName + ".", nested);
         }
     }
 }
