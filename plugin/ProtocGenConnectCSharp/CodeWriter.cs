@@ -13,7 +13,7 @@ namespace ConnectRpc.Plugin;
 internal sealed class CodeWriter
 {
     private const int IndentUnitLength = 4;
-    private byte[] _utf8 = new byte[16 * 1024];
+    private byte[] _utf8 = new byte[4 * 1024];
     private int _length;
     private int _depth;
     private int _lineStart;

@@ -23,7 +23,7 @@ internal sealed class ResponseWriter
     private const int MaxVarintLength = 10;
 
     private readonly Stream _output;
-    private readonly byte[] _buffer = new byte[64 * 1024];
+    private readonly byte[] _buffer = new byte[16 * 1024];
     private int _position;
 
     public ResponseWriter(Stream output)
