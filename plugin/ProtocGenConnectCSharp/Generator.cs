@@ -32,6 +32,12 @@ internal static class Generator
         const int MinimumEdition = (int)Edition.Proto2;
         const int MaximumEdition = (int)Edition._2024;
 
+        if (request.FileToGenerate.Count == 0)
+        {
+            // protoc and buf always name at least one file; anything else is not their request.
+            throw new InvalidRequestException("the request names no file to generate");
+        }
+
         List<PlannedFile> files;
         GeneratorOptions options;
         try
@@ -59,12 +65,6 @@ internal static class Generator
     /// <summary>The output path and every generated name of each file that has services.</summary>
     private static List<PlannedFile> Plan(CodeGeneratorRequest request, GeneratorOptions options)
     {
-        if (request.FileToGenerate.Count == 0)
-        {
-            // protoc and buf always name at least one file; anything else is not their request.
-            throw new InvalidRequestException("the request names no file to generate");
-        }
-
         var files = new Dictionary<string, FileDescriptorProto>(StringComparer.Ordinal);
         foreach (FileDescriptorProto file in request.ProtoFile)
         {
