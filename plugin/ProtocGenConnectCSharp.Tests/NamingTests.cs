@@ -60,8 +60,22 @@ public sealed class NamingTests
     [InlineData("_3d", "_3D")]
     [InlineData("__private", "Private")]
     [InlineData("HTTPGet", "HTTPGet")]
+    [InlineData("", "")]
+    [InlineData("_", "")]
+    [InlineData("3d", "3D")]
+    [InlineData("a.b-c", "ABC")]
     public void UnderscoresToPascalCase_Name_MatchesProtocRule(string input, string expected)
     {
+        Assert.Equal(expected, CSharpNames.UnderscoresToPascalCase(input));
+    }
+
+    [Fact]
+    public void UnderscoresToPascalCase_LongName_SameRuleAsShortOnes()
+    {
+        // Past the length the conversion does on the stack.
+        string input = "_1" + string.Concat(Enumerable.Repeat("get_user_", 60));
+        string expected = "_1" + string.Concat(Enumerable.Repeat("GetUser", 60));
+
         Assert.Equal(expected, CSharpNames.UnderscoresToPascalCase(input));
     }
 

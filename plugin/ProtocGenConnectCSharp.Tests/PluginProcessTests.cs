@@ -41,6 +41,20 @@ public sealed class PluginProcessTests
         Assert.StartsWith("0.1.0", result.StandardOutput, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("--bogus")]
+    [InlineData("--help --version")]
+    [InlineData("no_client")]
+    public async Task Arguments_Unknown_ExitsTwoWithOneLine(string arguments)
+    {
+        BufferedCommandResult result = await TestEnvironment.RunAsync(TestEnvironment.Plugin, arguments.Split(' '));
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Empty(result.StandardOutput);
+        Assert.StartsWith($"protoc-gen-connect-csharp: unknown arguments '{arguments}'", result.StandardError, StringComparison.Ordinal);
+        Assert.Single(result.StandardError.TrimEnd('\n').Split('\n'));
+    }
+
     [Fact]
     public async Task Help_DescribesUsageAndOptions()
     {

@@ -1,4 +1,3 @@
-using System.Text;
 using Google.Protobuf.Reflection;
 
 namespace ConnectRpc.Plugin;
@@ -27,24 +26,26 @@ internal static class CSharpNames
     /// </summary>
     public static string UnderscoresToCamelCase(string input, bool capitalizeFirst, bool preservePeriod = false)
     {
-        var result = new StringBuilder(input.Length);
+        // One character of room at the front, for the underscore protoc may keep (below).
+        Span<char> result = input.Length < 256 ? stackalloc char[input.Length + 1] : new char[input.Length + 1];
+        int length = 1;
         bool capitalizeNext = capitalizeFirst;
         for (int i = 0; i < input.Length; i++)
         {
             char c = input[i];
             if (c is >= 'a' and <= 'z')
             {
-                result.Append(capitalizeNext ? (char)(c - 'a' + 'A') : c);
+                result[length++] = capitalizeNext ? (char)(c - 'a' + 'A') : c;
                 capitalizeNext = false;
             }
             else if (c is >= 'A' and <= 'Z')
             {
-                result.Append(i == 0 && !capitalizeNext ? (char)(c - 'A' + 'a') : c);
+                result[length++] = i == 0 && !capitalizeNext ? (char)(c - 'A' + 'a') : c;
                 capitalizeNext = false;
             }
             else if (c is >= '0' and <= '9')
             {
-                result.Append(c);
+                result[length++] = c;
                 capitalizeNext = true;
             }
             else
@@ -52,18 +53,20 @@ internal static class CSharpNames
                 capitalizeNext = true;
                 if (c == '.' && preservePeriod)
                 {
-                    result.Append('.');
+                    result[length++] = '.';
                 }
             }
         }
 
         // An identifier may not start with a digit: protoc keeps one underscore then.
-        if (result.Length > 0 && char.IsAsciiDigit(result[0]) && input.Length > 0 && input[0] == '_')
+        int start = 1;
+        if (length > 1 && char.IsAsciiDigit(result[1]) && input.Length > 0 && input[0] == '_')
         {
-            result.Insert(0, '_');
+            result[0] = '_';
+            start = 0;
         }
 
-        return result.ToString();
+        return new string(result[start..length]);
     }
 
     public static string UnderscoresToPascalCase(string input) => UnderscoresToCamelCase(input, capitalizeFirst: true);

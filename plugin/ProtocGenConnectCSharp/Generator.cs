@@ -20,61 +20,91 @@ internal static class Generator
         Headers + "? headers = null, global::System.TimeSpan? timeout = null, global::System.Threading.CancellationToken cancellationToken = default";
     private const string CallOptionsArguments = "headers, timeout, cancellationToken";
 
-    /// <summary>Generates the response; request and parameter errors become its <c>error</c>.</summary>
-    public static CodeGeneratorResponse Generate(CodeGeneratorRequest request)
+    /// <summary>
+    /// Writes the response to <paramref name="response"/>; request and parameter errors become
+    /// its <c>error</c>. Every name is decided, and so every such error found, before the first
+    /// file is written: files then stream out one by one, and the response is never more than
+    /// the file being written.
+    /// </summary>
+    public static void Generate(CodeGeneratorRequest request, ResponseWriter response)
     {
-        var response = new CodeGeneratorResponse
-        {
-            SupportedFeatures = (ulong)(CodeGeneratorResponse.Types.Feature.Proto3Optional | CodeGeneratorResponse.Types.Feature.SupportsEditions),
-            MinimumEdition = (int)Edition.Proto2,
-            MaximumEdition = (int)Edition._2024,
-        };
+        const ulong SupportedFeatures = (ulong)(CodeGeneratorResponse.Types.Feature.Proto3Optional | CodeGeneratorResponse.Types.Feature.SupportsEditions);
+        const int MinimumEdition = (int)Edition.Proto2;
+        const int MaximumEdition = (int)Edition._2024;
 
+        if (request.FileToGenerate.Count == 0)
+        {
+            // protoc and buf always name at least one file; anything else is not their request.
+            throw new InvalidRequestException("the request names no file to generate");
+        }
+
+        List<PlannedFile> files;
+        GeneratorOptions options;
         try
         {
-            if (request.FileToGenerate.Count == 0)
-            {
-                // protoc and buf always name at least one file; anything else is not their request.
-                throw new InvalidRequestException("the request names no file to generate");
-            }
-
-            GeneratorOptions options = GeneratorOptions.Parse(request.Parameter);
-            var files = new Dictionary<string, FileDescriptorProto>(StringComparer.Ordinal);
-            foreach (FileDescriptorProto file in request.ProtoFile)
-            {
-                files[file.Name] = file;
-            }
-
-            var types = new TypeResolver(request.ProtoFile);
-            var outputs = new HashSet<string>(StringComparer.Ordinal);
-            foreach (string name in request.FileToGenerate)
-            {
-                if (!files.TryGetValue(name, out FileDescriptorProto? file))
-                {
-                    throw new GeneratorException($"file '{name}' is to be generated but its descriptor is not in the request");
-                }
-
-                if (file.Service.Count == 0)
-                {
-                    continue;
-                }
-
-                string path = OutputPath(file, options);
-                if (!outputs.Add(path))
-                {
-                    throw new GeneratorException($"{file.Name}: another file of the request also generates '{path}'; use base_namespace or distinct file names");
-                }
-
-                response.File.Add(new CodeGeneratorResponse.Types.File { Name = path, Content = GenerateFile(file, types, options) });
-            }
+            options = GeneratorOptions.Parse(request.Parameter);
+            files = Plan(request, options);
         }
         catch (GeneratorException ex)
         {
-            response.File.Clear();
-            response.Error = ex.Message;
+            response.WriteError(ex.Message);
+            response.WriteFeatures(SupportedFeatures, MinimumEdition, MaximumEdition);
+            return;
         }
 
-        return response;
+        response.WriteFeatures(SupportedFeatures, MinimumEdition, MaximumEdition);
+        var writer = new CodeWriter();
+        foreach (PlannedFile file in files)
+        {
+            writer.Clear();
+            WriteFile(writer, file, options);
+            response.WriteFile(file.Path, writer.Utf8);
+        }
+    }
+
+    /// <summary>The output path and every generated name of each file that has services.</summary>
+    private static List<PlannedFile> Plan(CodeGeneratorRequest request, GeneratorOptions options)
+    {
+        var files = new Dictionary<string, FileDescriptorProto>(StringComparer.Ordinal);
+        foreach (FileDescriptorProto file in request.ProtoFile)
+        {
+            files[file.Name] = file;
+        }
+
+        var types = new TypeResolver(request.ProtoFile);
+        var outputs = new HashSet<string>(StringComparer.Ordinal);
+        var planned = new List<PlannedFile>(request.FileToGenerate.Count);
+        foreach (string name in request.FileToGenerate)
+        {
+            if (!files.TryGetValue(name, out FileDescriptorProto? file))
+            {
+                throw new GeneratorException($"file '{name}' is to be generated but its descriptor is not in the request");
+            }
+
+            if (file.Service.Count == 0)
+            {
+                continue;
+            }
+
+            string path = OutputPath(file, options);
+            if (!outputs.Add(path))
+            {
+                throw new GeneratorException($"{file.Name}: another file of the request also generates '{path}'; use base_namespace or distinct file names");
+            }
+
+            string ns = CSharpNames.FileNamespace(file);
+            var comments = new SourceComments(file);
+            HashSet<string> taken = types.TypesIn(ns);
+            var services = new List<ServiceModel>(file.Service.Count);
+            for (int i = 0; i < file.Service.Count; i++)
+            {
+                services.Add(ServiceModel.Create(file, i, types, taken, comments));
+            }
+
+            planned.Add(new PlannedFile(path, file, ns, services));
+        }
+
+        return planned;
     }
 
     internal static string OutputPath(FileDescriptorProto file, GeneratorOptions options)
@@ -96,18 +126,9 @@ internal static class Generator
         return suffix.Length == 0 ? fileName : suffix.Replace('.', '/') + "/" + fileName;
     }
 
-    private static string GenerateFile(FileDescriptorProto file, TypeResolver types, GeneratorOptions options)
+    private static void WriteFile(CodeWriter w, PlannedFile planned, GeneratorOptions options)
     {
-        string ns = CSharpNames.FileNamespace(file);
-        var comments = new SourceComments(file);
-        HashSet<string> taken = types.TypesIn(ns);
-        var services = new List<ServiceModel>(file.Service.Count);
-        for (int i = 0; i < file.Service.Count; i++)
-        {
-            services.Add(ServiceModel.Create(file, i, types, taken, comments));
-        }
-
-        var w = new CodeWriter();
+        (_, FileDescriptorProto file, string ns, List<ServiceModel> services) = planned;
         w.Line("// <auto-generated>");
         w.Line("//     Generated by " + ToolName + ". DO NOT EDIT!");
         w.Line("//     source: " + file.Name);
@@ -156,16 +177,17 @@ internal static class Generator
 
         w.Line();
         w.Line("#endregion");
-        return w.ToString();
     }
+
+    /// <summary>A file to write: where, from which .proto file, in which namespace, with which services.</summary>
+    private sealed record PlannedFile(string Path, FileDescriptorProto File, string Namespace, List<ServiceModel> Services);
 
     private sealed record ServiceScope(ServiceModel Service, string Access, string Namespace, string ReflectionClass)
     {
+        /// <summary>The class holding the method descriptors, as the other types refer to it.</summary>
+        public string QualifiedConnectClass { get; } = CSharpNames.Qualify(Namespace, Service.ConnectClass);
+
         public string Qualified(string typeName) => CSharpNames.Qualify(Namespace, typeName);
-
-        public static string MethodType(MethodModel m) => $"global::ConnectRpc.Method<{m.RequestType}, {m.ResponseType}>";
-
-        public string Descriptor(MethodModel m) => Qualified(Service.ConnectClass) + "." + m.DescriptorField;
     }
 
     /// <summary>The proto comment when there is one, else a summary of our own (already XML).</summary>
@@ -234,11 +256,11 @@ internal static class Generator
                 w.Line(Obsolete);
             }
 
-            w.Line($"public static readonly {ServiceScope.MethodType(m)} {m.DescriptorField} = new(");
+            w.Line($"public static readonly global::ConnectRpc.Method<{m.RequestType}, {m.ResponseType}> {m.DescriptorField} = new(");
             w.Indent();
             w.Line("ServiceName,");
             w.Line($"\"{m.ProtoName}\",");
-            w.Line($"global::ConnectRpc.MethodKind.{m.Kind},");
+            w.Line($"global::ConnectRpc.MethodKind.{KindName(m.Kind)},");
             w.Line($"{m.RequestType}.Parser,");
             w.Line($"{m.ResponseType}.Parser,");
             w.Line($"global::ConnectRpc.IdempotencyLevel.{m.Idempotency});");
@@ -260,14 +282,7 @@ internal static class Generator
                 w.Line(Obsolete);
             }
 
-            const string Context = "global::ConnectRpc.RequestContext context";
-            w.Line(m.Kind switch
-            {
-                RpcKind.Unary => $"{Task}<{m.ResponseType}> {m.AsyncName}({m.RequestType} request, {Context});",
-                RpcKind.ServerStreaming => $"{AsyncEnumerable}<{m.ResponseType}> {m.AsyncName}({m.RequestType} request, {Context});",
-                RpcKind.ClientStreaming => $"{Task}<{m.ResponseType}> {m.AsyncName}({AsyncEnumerable}<{m.RequestType}> requests, {Context});",
-                _ => $"{AsyncEnumerable}<{m.ResponseType}> {m.AsyncName}({AsyncEnumerable}<{m.RequestType}> requests, {Context});",
-            });
+            WriteSignature(w, "", m, "global::ConnectRpc.RequestContext context", ";");
             w.Line();
         }
 
@@ -280,15 +295,8 @@ internal static class Generator
         w.Line("global::System.ArgumentNullException.ThrowIfNull(binder);");
         foreach (MethodModel m in service.Methods)
         {
-            string add = m.Kind switch
-            {
-                RpcKind.Unary => "AddUnary",
-                RpcKind.ServerStreaming => "AddServerStreaming",
-                RpcKind.ClientStreaming => "AddClientStreaming",
-                _ => "AddBidiStreaming",
-            };
-            string input = m.Kind is RpcKind.Unary or RpcKind.ServerStreaming ? "request" : "requests";
-            w.Line($"binder.{add}({s.Descriptor(m)}, static (service, {input}, context) => service.{m.AsyncName}({input}, context));");
+            string input = InputName(m.Kind);
+            w.Line($"binder.Add{KindName(m.Kind)}({s.QualifiedConnectClass}.{m.DescriptorField}, static (service, {input}, context) => service.{m.AsyncName}({input}, context));");
         }
 
         w.Close();
@@ -313,7 +321,7 @@ internal static class Generator
                 w.Line(Obsolete);
             }
 
-            w.Line(ClientSignature(m) + ";");
+            WriteSignature(w, "", m, CallOptionsParameters, ";");
         }
 
         w.Close();
@@ -358,28 +366,51 @@ internal static class Generator
                 w.Line(Obsolete);
             }
 
-            string call = m.Kind switch
-            {
-                RpcKind.Unary => "UnaryAsync",
-                RpcKind.ServerStreaming => "ServerStreamingAsync",
-                RpcKind.ClientStreaming => "ClientStreamingAsync",
-                _ => "BidiStreamingAsync",
-            };
-            string input = m.Kind is RpcKind.Unary or RpcKind.ServerStreaming ? "request" : "requests";
-            w.Line("public " + ClientSignature(m));
+            WriteSignature(w, "public ", m, CallOptionsParameters, "");
             w.Open();
-            w.Line($"return _invoker.{call}({s.Descriptor(m)}, {input}, {CallOptionsArguments});");
+            w.Line($"return _invoker.{KindName(m.Kind)}Async({s.QualifiedConnectClass}.{m.DescriptorField}, {InputName(m.Kind)}, {CallOptionsArguments});");
             w.Close();
         }
 
         w.Close();
     }
 
-    private static string ClientSignature(MethodModel m) => m.Kind switch
+    /// <summary>
+    /// The kind as the runtime names it: <c>MethodKind.X</c>, <c>ServiceBinder.AddX</c> and
+    /// <c>CallInvoker.XAsync</c> (a switch, not <c>ToString</c>, which needs reflection data).
+    /// </summary>
+    private static string KindName(RpcKind kind) => kind switch
     {
-        RpcKind.Unary => $"{Task}<{m.ResponseType}> {m.AsyncName}({m.RequestType} request, {CallOptionsParameters})",
-        RpcKind.ServerStreaming => $"{AsyncEnumerable}<{m.ResponseType}> {m.AsyncName}({m.RequestType} request, {CallOptionsParameters})",
-        RpcKind.ClientStreaming => $"{Task}<{m.ResponseType}> {m.AsyncName}({AsyncEnumerable}<{m.RequestType}> requests, {CallOptionsParameters})",
-        _ => $"{AsyncEnumerable}<{m.ResponseType}> {m.AsyncName}({AsyncEnumerable}<{m.RequestType}> requests, {CallOptionsParameters})",
+        RpcKind.Unary => nameof(RpcKind.Unary),
+        RpcKind.ServerStreaming => nameof(RpcKind.ServerStreaming),
+        RpcKind.ClientStreaming => nameof(RpcKind.ClientStreaming),
+        _ => nameof(RpcKind.BidiStreaming),
     };
+
+    /// <summary>The name of the request parameter: one request, or a stream of them.</summary>
+    private static string InputName(RpcKind kind) => kind is RpcKind.Unary or RpcKind.ServerStreaming ? "request" : "requests";
+
+    /// <summary>
+    /// One line declaring a method in the shape of its kind: it returns a task of one response or
+    /// a stream of responses, and takes one request or a stream of requests, then
+    /// <paramref name="lastParameters"/>.
+    /// </summary>
+    private static void WriteSignature(CodeWriter w, string prefix, MethodModel m, string lastParameters, string suffix)
+    {
+        switch (m.Kind)
+        {
+            case RpcKind.Unary:
+                w.Line($"{prefix}{Task}<{m.ResponseType}> {m.AsyncName}({m.RequestType} request, {lastParameters}){suffix}");
+                break;
+            case RpcKind.ServerStreaming:
+                w.Line($"{prefix}{AsyncEnumerable}<{m.ResponseType}> {m.AsyncName}({m.RequestType} request, {lastParameters}){suffix}");
+                break;
+            case RpcKind.ClientStreaming:
+                w.Line($"{prefix}{Task}<{m.ResponseType}> {m.AsyncName}({AsyncEnumerable}<{m.RequestType}> requests, {lastParameters}){suffix}");
+                break;
+            default:
+                w.Line($"{prefix}{AsyncEnumerable}<{m.ResponseType}> {m.AsyncName}({AsyncEnumerable}<{m.RequestType}> requests, {lastParameters}){suffix}");
+                break;
+        }
+    }
 }

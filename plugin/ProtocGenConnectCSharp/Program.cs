@@ -1,4 +1,4 @@
-using System.CommandLine;
+using System.Reflection;
 using Google.Protobuf;
 using Google.Protobuf.Compiler;
 
@@ -13,22 +13,45 @@ internal static class Program
 {
     private const string Name = "protoc-gen-connect-csharp";
 
+    private const string Help =
+        "Usage: " + Name + " [--help | --version]\n\n" +
+        "protoc plugin that generates Connect RPC service interfaces and clients for C#.\n\n" +
+        "It reads a CodeGeneratorRequest on stdin and writes a CodeGeneratorResponse on stdout; run it\n" +
+        "through protoc or buf:\n" +
+        "  protoc --plugin=protoc-gen-connect-csharp=bin/protoc-gen-connect-csharp \\\n" +
+        "         --csharp_out=gen --connect-csharp_out=gen greet.proto\n\n" +
+        "Options (--connect-csharp_opt=a,b=c, or opt: in buf.gen.yaml):\n" +
+        "  no_client          do not generate the client interface and class\n" +
+        "  no_server          do not generate the service interface\n" +
+        "  internal_access    declare the generated types internal\n" +
+        "  file_suffix=X      output file name ending (default: Connect.cs)\n" +
+        "  base_namespace=X   put files in folders that follow the namespace below X, as protoc's C# option does\n\n" +
+        "Arguments:\n" +
+        "  -h, -?, --help     show this help\n" +
+        "  --version          show the version\n";
+
+    /// <summary>
+    /// protoc and buf run the plugin with no arguments; people, with <c>--help</c> or
+    /// <c>--version</c>. The arguments are matched by hand: a command-line library costs the
+    /// plugin's every run a few milliseconds of start-up (its own code and resources), for two
+    /// flags.
+    /// </summary>
     public static int Main(string[] args)
     {
-        var root = new RootCommand(
-            "protoc plugin that generates Connect RPC service interfaces and clients for C#.\n\n" +
-            "It reads a CodeGeneratorRequest on stdin and writes a CodeGeneratorResponse on stdout; run it\n" +
-            "through protoc or buf:\n" +
-            "  protoc --plugin=protoc-gen-connect-csharp=bin/protoc-gen-connect-csharp \\\n" +
-            "         --csharp_out=gen --connect-csharp_out=gen greet.proto\n\n" +
-            "Options (--connect-csharp_opt=a,b=c, or opt: in buf.gen.yaml):\n" +
-            "  no_client          do not generate the client interface and class\n" +
-            "  no_server          do not generate the service interface\n" +
-            "  internal_access    declare the generated types internal\n" +
-            "  file_suffix=X      output file name ending (default: Connect.cs)\n" +
-            "  base_namespace=X   put files in folders that follow the namespace below X, as protoc's C# option does");
-        root.SetAction(_ => Run());
-        return root.Parse(args).Invoke();
+        switch (args)
+        {
+            case []:
+                return Run();
+            case ["--help" or "-h" or "-?"]:
+                Console.Out.Write(Help);
+                return 0;
+            case ["--version"]:
+                Console.Out.WriteLine(typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion);
+                return 0;
+            default:
+                Console.Error.WriteLine($"{Name}: unknown arguments '{string.Join(' ', args)}'; protoc and buf pass none (see --help).");
+                return 2;
+        }
     }
 
     private static int Run()
@@ -42,8 +65,14 @@ internal static class Program
         CodeGeneratorRequest request;
         try
         {
-            using Stream stdin = Console.OpenStandardInput();
-            request = CodeGeneratorRequest.Parser.ParseFrom(stdin);
+            // Parsed from one array rather than the stream: no refills of a small buffer.
+            using var input = new MemoryStream();
+            using (Stream stdin = Console.OpenStandardInput())
+            {
+                stdin.CopyTo(input);
+            }
+
+            request = CodeGeneratorRequest.Parser.ParseFrom(input.GetBuffer().AsSpan(0, (int)input.Length));
         }
         catch (Exception ex) when (ex is InvalidProtocolBufferException or IOException)
         {
@@ -51,26 +80,34 @@ internal static class Program
             return 1;
         }
 
-        CodeGeneratorResponse response;
+        using Stream stdout = Console.OpenStandardOutput();
+        var response = new ResponseWriter(stdout);
         try
         {
-            response = Generator.Generate(request);
+            Generator.Generate(request, response);
         }
         catch (InvalidRequestException ex)
         {
             Console.Error.WriteLine($"{Name}: stdin is not a CodeGeneratorRequest: {OneLine(ex.Message)}");
             return 1;
         }
-#pragma warning disable CA1031 // Any failure must reach protoc as a response error, never as a stack trace.
+#pragma warning disable CA1031 // Any failure must reach protoc as an error, never as a stack trace.
         catch (Exception ex)
 #pragma warning restore CA1031
         {
-            response = new CodeGeneratorResponse { Error = $"{Name}: internal error: {OneLine(ex.Message)}" };
+            string error = $"{Name}: internal error: {OneLine(ex.Message)}";
+            if (response.HasWrittenOutput)
+            {
+                // Part of the response is out: protoc reports the exit status and this line.
+                Console.Error.WriteLine(error);
+                return 1;
+            }
+
+            response.Reset();
+            response.WriteError(error);
         }
 
-        using Stream stdout = Console.OpenStandardOutput();
-        response.WriteTo(stdout);
-        stdout.Flush();
+        response.Flush();
         return 0;
     }
 

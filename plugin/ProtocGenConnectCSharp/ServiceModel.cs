@@ -96,7 +96,7 @@ internal sealed record ServiceModel(
                 Kind: kind,
                 Idempotency: idempotency,
                 Deprecated: method.Options?.Deprecated == true,
-                Comment: comments.Leading(SourceComments.MethodPath(index, i))));
+                Comment: comments.Method(index, i)));
         }
 
         return new ServiceModel(
@@ -107,7 +107,7 @@ internal sealed record ServiceModel(
             ClientInterface: Claim(takenTypeNames, "I" + baseName + "Client"),
             ClientClass: Claim(takenTypeNames, baseName + "Client"),
             Deprecated: service.Options?.Deprecated == true,
-            Comment: comments.Leading(SourceComments.ServicePath(index)),
+            Comment: comments.Service(index),
             Methods: methods);
     }
 

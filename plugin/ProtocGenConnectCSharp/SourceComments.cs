@@ -1,4 +1,5 @@
 using System.Text;
+using Google.Protobuf.Collections;
 using Google.Protobuf.Reflection;
 
 namespace ConnectRpc.Plugin;
@@ -10,7 +11,8 @@ internal sealed class SourceComments
     private const int ServiceField = 6;
     private const int MethodField = 2;
 
-    private readonly Dictionary<string, string> _leading = new(StringComparer.Ordinal);
+    /// <summary>Leading comments by service and method index; a service's own has method index -1.</summary>
+    private readonly Dictionary<(int Service, int Method), string> _leading = [];
 
     public SourceComments(FileDescriptorProto file)
     {
@@ -21,18 +23,27 @@ internal sealed class SourceComments
 
         foreach (SourceCodeInfo.Types.Location location in file.SourceCodeInfo.Location)
         {
-            if (location.HasLeadingComments && location.LeadingComments.Trim().Length > 0)
+            if (!location.HasLeadingComments || string.IsNullOrWhiteSpace(location.LeadingComments))
             {
-                _leading.TryAdd(Key(location.Path), location.LeadingComments);
+                continue;
+            }
+
+            // The paths of a service, [6, s], and of one of its methods, [6, s, 2, m].
+            RepeatedField<int> path = location.Path;
+            if (path.Count == 2 && path[0] == ServiceField)
+            {
+                _leading.TryAdd((path[1], -1), location.LeadingComments);
+            }
+            else if (path.Count == 4 && path[0] == ServiceField && path[2] == MethodField)
+            {
+                _leading.TryAdd((path[1], path[3]), location.LeadingComments);
             }
         }
     }
 
-    public static int[] ServicePath(int service) => [ServiceField, service];
+    public string? Service(int service) => _leading.GetValueOrDefault((service, -1));
 
-    public static int[] MethodPath(int service, int method) => [ServiceField, service, MethodField, method];
-
-    public string? Leading(int[] path) => _leading.GetValueOrDefault(Key(path));
+    public string? Method(int service, int method) => _leading.GetValueOrDefault((service, method));
 
     /// <summary>
     /// Writes a comment as an XML doc <c>summary</c>, escaping <c>&amp;</c>, <c>&lt;</c> and
@@ -89,6 +100,4 @@ internal sealed class SourceComments
 
         return builder.ToString();
     }
-
-    private static string Key(IEnumerable<int> path) => string.Join(',', path);
 }
