@@ -20,14 +20,14 @@ namespace ConnectRpc.Benchmarks;
 /// <summary>
 /// Runs every contender side by side in one run and writes BENCHMARKS.md: h2load against the
 /// servers, child processes for the clients, the two protoc plugins on the same requests, and
-/// BenchmarkDotNet for the micro-benchmarks. Contenders alternate within each round and the
-/// median of the rounds is reported, so drift on a shared machine hits both sides alike.
+/// BenchmarkDotNet for the micro-benchmarks. Contenders alternate within each round, and a
+/// ratio is the median of the rounds' ratios, so drift on a shared machine hits both sides alike.
 /// </summary>
 internal static partial class Runner
 {
     private sealed record Settings(bool Quick, string Out, string Plugin, string GrpcPlugin)
     {
-        public int Rounds => Quick ? 1 : 3;
+        public int Rounds => Quick ? 1 : 5;
 
         public int LoadSeconds => Quick ? 3 : 10;
 
@@ -48,7 +48,7 @@ internal static partial class Runner
             Option("--plugin") ?? "bin/protoc-gen-connect-csharp",
             Path.Combine(grpcTools, "tools", "linux_x64", "grpc_csharp_plugin"));
 
-        var report = new Report(settings.Quick);
+        var report = new Report(settings.Quick, settings.Rounds);
         string work = Directory.CreateTempSubdirectory("connect-bench-").FullName;
         try
         {
@@ -108,9 +108,10 @@ internal static partial class Runner
             {
                 ours.Add(await H2LoadAsync(settings, c.Ours, c.Body, c.ContentType, c.Http1, work));
                 theirs.Add(await H2LoadAsync(settings, c.Theirs, c.Body, c.ContentType, c.Http1, work));
+                Progress(c.Name, round, ours[^1].RequestsPerSecond, theirs[^1].RequestsPerSecond, "req/s");
             }
 
-            report.Server.Add((c.Name, c.Peer, Median(ours), Median(theirs)));
+            report.Server.Add((c.Name, c.Peer, Median(ours), Median(theirs), Ratios.Of(ours.Select(r => r.RequestsPerSecond), theirs.Select(r => r.RequestsPerSecond))));
         }
     }
 
@@ -167,13 +168,15 @@ internal static partial class Runner
         {
             var ours = new List<ClientResult>();
             var theirs = new List<ClientResult>();
+            string name = $"gRPC unary, concurrency {concurrency}";
             for (int round = 0; round < settings.Rounds; round++)
             {
                 ours.Add(await ClientAsync(settings, "ours", "unary", servers.GrpcDotnetHttp2, concurrency));
                 theirs.Add(await ClientAsync(settings, "grpc", "unary", servers.GrpcDotnetHttp2, concurrency));
+                Progress(name, round, ours[^1].CallsPerSecond, theirs[^1].CallsPerSecond, "calls/s");
             }
 
-            report.Client.Add(($"gRPC unary, concurrency {concurrency}", Median(ours), Median(theirs)));
+            report.Client.Add((name, Median(ours), Median(theirs), Ratios.Of(ours.Select(r => r.CallsPerSecond), theirs.Select(r => r.CallsPerSecond))));
         }
 
         var oursStream = new List<ClientResult>();
@@ -182,9 +185,10 @@ internal static partial class Runner
         {
             oursStream.Add(await ClientAsync(settings, "ours", "stream", servers.ConnectHttp2, 1));
             theirsStream.Add(await ClientAsync(settings, "grpc", "stream", servers.GrpcDotnetHttp2, 1));
+            Progress("server streaming", round, oursStream[^1].MessagesPerSecond, theirsStream[^1].MessagesPerSecond, "messages/s");
         }
 
-        report.Streaming = (Median(oursStream), Median(theirsStream));
+        report.Streaming = (Median(oursStream), Median(theirsStream), Ratios.Of(oursStream.Select(r => r.MessagesPerSecond), theirsStream.Select(r => r.MessagesPerSecond)));
     }
 
     internal sealed record ClientResult(long Calls, long Messages, double Seconds, long Allocated)
@@ -195,6 +199,10 @@ internal static partial class Runner
 
         public double AllocatedPerCall => (double)Allocated / Calls;
     }
+
+    /// <summary>One round of one case on the console, so a run's spread can be seen as it goes.</summary>
+    private static void Progress(string name, int round, double ours, double theirs, string unit) =>
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name}, round {round + 1}: ours {ours:N0} {unit}, theirs {theirs:N0}, ratio {ours / theirs:F2}"));
 
     private static ClientResult Median(List<ClientResult> results) => results.OrderBy(r => r.CallsPerSecond).ElementAt(results.Count / 2);
 
@@ -280,5 +288,19 @@ internal static partial class Runner
         }
 
         return await output;
+    }
+}
+
+/// <summary>
+/// The ratios of one case, ours ÷ theirs, taken round by round: the two contenders of a round
+/// run one after the other, so the drift of a shared machine hits both alike. The median is
+/// the reported ratio; the range shows how far the rounds spread.
+/// </summary>
+internal sealed record Ratios(double Median, double Min, double Max)
+{
+    public static Ratios Of(IEnumerable<double> ours, IEnumerable<double> theirs)
+    {
+        double[] each = [.. ours.Zip(theirs, (o, t) => o / t).Order()];
+        return new Ratios(each[each.Length / 2], each[0], each[^1]);
     }
 }
