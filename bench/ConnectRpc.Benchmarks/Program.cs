@@ -19,12 +19,21 @@ return args switch
     _ => Usage(),
 };
 
-// The servers alone, for profiling by hand: runs until stdin closes.
+// The servers alone, for `run` (which starts them as a child process on a CPU of their own) and
+// for profiling by hand: prints the addresses, answers "allocated" with the managed bytes
+// allocated so far, and runs until stdin closes.
 static async Task<int> ServeAsync()
 {
     await using Servers servers = await Servers.StartAsync();
     Console.WriteLine($"connect {servers.ConnectHttp1} {servers.ConnectHttp2} grpc-dotnet {servers.GrpcDotnetHttp2} bare {servers.BareHttp1}");
-    await Console.In.ReadToEndAsync();
+    while (await Console.In.ReadLineAsync() is { } command)
+    {
+        if (command == "allocated")
+        {
+            Console.WriteLine(GC.GetTotalAllocatedBytes(precise: true).ToString(CultureInfo.InvariantCulture));
+        }
+    }
+
     return 0;
 }
 

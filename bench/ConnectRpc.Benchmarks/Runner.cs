@@ -35,7 +35,9 @@ internal static partial class Runner
 
         public int PluginRuns => Quick ? 3 : 15;
 
-        public int WarmUpSeconds => Quick ? 2 : 5;
+        // On one pinned core the JIT's tier-up competes with the server itself: a fresh server
+        // needed about 20 s of load to settle there (10 s still left it at 0.7× its speed).
+        public int WarmUpSeconds => Quick ? 3 : 20;
     }
 
     public static async Task<int> RunAsync(string[] args)
@@ -52,9 +54,10 @@ internal static partial class Runner
         string work = Directory.CreateTempSubdirectory("connect-bench-").FullName;
         try
         {
-            await using (Servers servers = await Servers.StartAsync())
+            await using (ServerProcess servers = await ServerProcess.StartAsync())
             {
-                Console.WriteLine($"servers: connect {servers.ConnectHttp1} {servers.ConnectHttp2}, grpc-dotnet {servers.GrpcDotnetHttp2}, bare {servers.BareHttp1}");
+                Console.WriteLine($"servers: connect {servers.ConnectHttp1} {servers.ConnectHttp2}, grpc-dotnet {servers.GrpcDotnetHttp2}, bare {servers.BareHttp1}; " +
+                    (Cpus.Pinned ? $"servers on CPU {Cpus.Server}, load on CPU {Cpus.Load}" : "not pinned to CPUs"));
                 await ServerLoadAsync(settings, servers, work, report);
                 await ClientsAsync(settings, servers, report);
             }
@@ -72,7 +75,7 @@ internal static partial class Runner
         return 0;
     }
 
-    private static async Task ServerLoadAsync(Settings settings, Servers servers, string work, Report report)
+    private static async Task ServerLoadAsync(Settings settings, ServerProcess servers, string work, Report report)
     {
         byte[] proto = new GreetRequest { Name = "bench" }.ToByteArray();
         string grpcBody = Path.Combine(work, "grpc.bin");
@@ -96,8 +99,8 @@ internal static partial class Runner
         // this runtime does not): every server is driven once, unmeasured, before the rounds.
         foreach (var c in cases)
         {
-            _ = await H2LoadAsync(settings, c.Ours, c.Body, c.ContentType, c.Http1, work, settings.WarmUpSeconds);
-            _ = await H2LoadAsync(settings, c.Theirs, c.Body, c.ContentType, c.Http1, work, settings.WarmUpSeconds);
+            _ = await H2LoadAsync(settings, servers, c.Ours, c.Body, c.ContentType, c.Http1, work, settings.WarmUpSeconds);
+            _ = await H2LoadAsync(settings, servers, c.Theirs, c.Body, c.ContentType, c.Http1, work, settings.WarmUpSeconds);
         }
 
         foreach (var c in cases)
@@ -106,8 +109,8 @@ internal static partial class Runner
             var theirs = new List<LoadResult>();
             for (int round = 0; round < settings.Rounds; round++)
             {
-                ours.Add(await H2LoadAsync(settings, c.Ours, c.Body, c.ContentType, c.Http1, work));
-                theirs.Add(await H2LoadAsync(settings, c.Theirs, c.Body, c.ContentType, c.Http1, work));
+                ours.Add(await H2LoadAsync(settings, servers, c.Ours, c.Body, c.ContentType, c.Http1, work));
+                theirs.Add(await H2LoadAsync(settings, servers, c.Theirs, c.Body, c.ContentType, c.Http1, work));
                 Progress(c.Name, round, ours[^1].RequestsPerSecond, theirs[^1].RequestsPerSecond, "req/s");
             }
 
@@ -119,7 +122,7 @@ internal static partial class Runner
 
     private static LoadResult Median(List<LoadResult> results) => results.OrderBy(r => r.RequestsPerSecond).ElementAt(results.Count / 2);
 
-    private static async Task<LoadResult> H2LoadAsync(Settings settings, Uri url, string body, string contentType, bool http1, string work, int? seconds = null)
+    private static async Task<LoadResult> H2LoadAsync(Settings settings, ServerProcess servers, Uri url, string body, string contentType, bool http1, string work, int? seconds = null)
     {
         string log = Path.Combine(work, "h2load.log");
         File.Delete(log);
@@ -139,9 +142,9 @@ internal static partial class Runner
         }
 
         arguments.Add(url.ToString());
-        long before = GC.GetTotalAllocatedBytes(precise: true);
-        string output = await RunProcessAsync("h2load", arguments, null);
-        long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+        long before = await servers.AllocatedBytesAsync();
+        string output = await RunProcessAsync(Cpus.Load, "h2load", arguments, null);
+        long allocated = await servers.AllocatedBytesAsync() - before;
 
         double rps = double.Parse(RequestsPerSecond().Match(output).Groups[1].Value, CultureInfo.InvariantCulture);
         long succeeded = long.Parse(Succeeded().Match(output).Groups[1].Value, CultureInfo.InvariantCulture);
@@ -162,7 +165,7 @@ internal static partial class Runner
     [GeneratedRegex(@"([0-9]+) succeeded")]
     private static partial Regex Succeeded();
 
-    private static async Task ClientsAsync(Settings settings, Servers servers, Report report)
+    private static async Task ClientsAsync(Settings settings, ServerProcess servers, Report report)
     {
         foreach (int concurrency in new[] { 1, 64 })
         {
@@ -209,6 +212,7 @@ internal static partial class Runner
     private static async Task<ClientResult> ClientAsync(Settings settings, string contender, string kind, Uri url, int concurrency)
     {
         string output = await RunProcessAsync(
+            Cpus.Load,
             Environment.ProcessPath!,
             ["client", contender, kind, url.ToString(), concurrency.ToString(CultureInfo.InvariantCulture), settings.ClientSeconds.ToString(CultureInfo.InvariantCulture)],
             null);
@@ -238,7 +242,7 @@ internal static partial class Runner
     private static async Task<double> TimeProcessAsync(string executable, string input)
     {
         var clock = Stopwatch.StartNew();
-        await RunProcessAsync(executable, [], input);
+        await RunProcessAsync(null, executable, [], input);
         return clock.Elapsed.TotalMilliseconds;
     }
 
@@ -254,8 +258,15 @@ internal static partial class Runner
         report.Micro = log.GetLog();
     }
 
-    private static async Task<string> RunProcessAsync(string executable, IEnumerable<string> arguments, string? stdinFile)
+    /// <summary>Runs a process to its end, on <paramref name="cpu"/> when given; its standard output.</summary>
+    private static async Task<string> RunProcessAsync(int? cpu, string executable, IEnumerable<string> arguments, string? stdinFile)
     {
+        if (cpu is { } on)
+        {
+            (executable, List<string> pinned) = Cpus.On(on, executable, arguments);
+            arguments = pinned;
+        }
+
         var start = new ProcessStartInfo(executable)
         {
             RedirectStandardOutput = true,
