@@ -31,11 +31,11 @@ internal sealed class Report(bool quick, int rounds)
         Line($"");
         Line($"**Machine:** {Environment.ProcessorCount} cores, {CpuModel()}, {RuntimeInformation.OSDescription}, .NET {Environment.Version}, Server GC.");
         Line($"");
-        Line($"{(Cpus.Pinned ? $"The servers run in a process of their own on CPU {Cpus.Server}; h2load and the client processes run on CPU {Cpus.Load} (`taskset`), so load and server never compete for a core and a server's result is its own cost per request." : "The servers, h2load and the clients are not pinned to CPUs (fewer than two cores, or no `taskset`): they share the cores as the scheduler decides.")}");
+        Line($"{(Cpus.Pinned ? $"The servers run in a process of their own, pinned to CPU {Cpus.Server} after their warm-up; measured h2load runs and the client processes run on CPU {Cpus.Load} (`taskset`), so load and server never compete for a core and a server's result is its own cost per request." : "The servers, h2load and the clients are not pinned to CPUs (fewer than two cores, or no `taskset`): they share the cores as the scheduler decides.")}");
         Line($"");
         Line($"## Servers (h2load on loopback, same handler logic)");
         Line($"");
-        Line($"h2load 1 thread; gRPC: 4 connections × 32 streams; HTTP/1.1: 32 connections; {(quick ? 3 : 10)} s after 1 s of warm-up, each server first driven {(quick ? 3 : 20)} s unmeasured.");
+        Line($"h2load 1 thread; gRPC: 4 connections × 32 streams; HTTP/1.1: 32 connections; {(quick ? 3 : 10)} s after 1 s of warm-up, each server first driven {(quick ? 3 : 10)} s unmeasured on both cores.");
         Line($"Allocations are the server process's managed bytes per call, Kestrel's own included.");
         Line($"");
         Line($"| case | peer | ours req/s | peer req/s | **ratio** | rounds | ours p50 / p99 ms | peer p50 / p99 ms | ours B/call | peer B/call |");

@@ -35,9 +35,7 @@ internal static partial class Runner
 
         public int PluginRuns => Quick ? 3 : 15;
 
-        // On one pinned core the JIT's tier-up competes with the server itself: a fresh server
-        // needed about 20 s of load to settle there (10 s still left it at 0.7× its speed).
-        public int WarmUpSeconds => Quick ? 3 : 20;
+        public int WarmUpSeconds => Quick ? 3 : 10;
     }
 
     public static async Task<int> RunAsync(string[] args)
@@ -96,12 +94,16 @@ internal static partial class Runner
             ("Connect unary JSON, HTTP/1.1", "bare Kestrel", new Uri(servers.ConnectHttp1, path), new Uri(servers.BareHttp1, path), jsonBody, "application/json", true),
         ];
         // Tiered JIT and dynamic PGO need seconds of load to settle (the peers ship ReadyToRun code,
-        // this runtime does not): every server is driven once, unmeasured, before the rounds.
+        // this runtime does not): every server is driven once, unmeasured, before the rounds, on
+        // every core. Pinned to one core from the start, the JIT's tier-up competed with the
+        // server itself, and 10 s of load still left a fresh server at 0.7× its speed.
         foreach (var c in cases)
         {
             _ = await H2LoadAsync(settings, servers, c.Ours, c.Body, c.ContentType, c.Http1, work, settings.WarmUpSeconds);
             _ = await H2LoadAsync(settings, servers, c.Theirs, c.Body, c.ContentType, c.Http1, work, settings.WarmUpSeconds);
         }
+
+        await servers.PinAsync();
 
         foreach (var c in cases)
         {
@@ -122,6 +124,7 @@ internal static partial class Runner
 
     private static LoadResult Median(List<LoadResult> results) => results.OrderBy(r => r.RequestsPerSecond).ElementAt(results.Count / 2);
 
+    /// <summary>One h2load run; a warm-up (<paramref name="seconds"/> given) runs on any core, a measured run on the load CPU.</summary>
     private static async Task<LoadResult> H2LoadAsync(Settings settings, ServerProcess servers, Uri url, string body, string contentType, bool http1, string work, int? seconds = null)
     {
         string log = Path.Combine(work, "h2load.log");
@@ -143,7 +146,7 @@ internal static partial class Runner
 
         arguments.Add(url.ToString());
         long before = await servers.AllocatedBytesAsync();
-        string output = await RunProcessAsync(Cpus.Load, "h2load", arguments, null);
+        string output = await RunProcessAsync(seconds is null ? Cpus.Load : null, "h2load", arguments, null);
         long allocated = await servers.AllocatedBytesAsync() - before;
 
         double rps = double.Parse(RequestsPerSecond().Match(output).Groups[1].Value, CultureInfo.InvariantCulture);

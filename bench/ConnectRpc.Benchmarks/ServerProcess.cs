@@ -12,7 +12,7 @@ namespace ConnectRpc.Benchmarks;
 /// </summary>
 internal static class Cpus
 {
-    private const string TaskSet = "/usr/bin/taskset";
+    public const string TaskSet = "/usr/bin/taskset";
 
     public static bool Pinned { get; } = Environment.ProcessorCount >= 2 && File.Exists(TaskSet);
 
@@ -28,9 +28,10 @@ internal static class Cpus
 }
 
 /// <summary>
-/// The three servers (<see cref="Servers"/>) in a child process running <c>serve</c>, on the
-/// server CPU. It answers <c>allocated</c> on stdin with its managed bytes allocated so far,
-/// and ends when stdin closes.
+/// The three servers (<see cref="Servers"/>) in a child process running <c>serve</c>. It starts
+/// on every core, so the JIT's tier-up during warm-up is not starved, and is then moved, every
+/// thread of it, to the server CPU (<see cref="PinAsync"/>). It answers <c>allocated</c> on
+/// stdin with its managed bytes allocated so far, and ends when stdin closes.
 /// </summary>
 internal sealed class ServerProcess : IAsyncDisposable
 {
@@ -55,20 +56,45 @@ internal sealed class ServerProcess : IAsyncDisposable
 
     public static async Task<ServerProcess> StartAsync()
     {
-        (string executable, List<string> arguments) = Cpus.On(Cpus.Server, Environment.ProcessPath!, ["serve"]);
-        var start = new ProcessStartInfo(executable)
+        var start = new ProcessStartInfo(Environment.ProcessPath!)
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
             UseShellExecute = false,
         };
-        arguments.ForEach(start.ArgumentList.Add);
+        start.ArgumentList.Add("serve");
         Process process = Process.Start(start)!;
         // "connect URL URL grpc-dotnet URL bare URL", as `serve` prints it.
         string line = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60))
             ?? throw new InvalidOperationException("the server process ended before it printed its addresses");
         string[] words = line.Split(' ');
         return new ServerProcess(process, [words[1], words[2], words[4], words[6]]);
+    }
+
+    /// <summary>
+    /// Moves every thread of the server process to the server CPU; threads it starts later
+    /// inherit that. Nothing to do when pinning is not possible.
+    /// </summary>
+    public async Task PinAsync()
+    {
+        if (!Cpus.Pinned)
+        {
+            return;
+        }
+
+        var start = new ProcessStartInfo(Cpus.TaskSet) { UseShellExecute = false, RedirectStandardOutput = true };
+        foreach (string argument in (string[])["-a", "-p", "-c", Cpus.Server.ToString(CultureInfo.InvariantCulture), _process.Id.ToString(CultureInfo.InvariantCulture)])
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using Process taskset = Process.Start(start)!;
+        _ = await taskset.StandardOutput.ReadToEndAsync();
+        await taskset.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        if (taskset.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"taskset could not pin the server process (exit {taskset.ExitCode})");
+        }
     }
 
     /// <summary>The managed bytes the server process has allocated so far.</summary>
