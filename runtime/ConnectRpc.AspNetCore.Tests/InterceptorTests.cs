@@ -85,6 +85,31 @@ public sealed class InterceptorTests
             agent => Assert.Equal("acme/7", agent));
     }
 
+    [Theory]
+    [InlineData(Protocol.Connect)]
+    [InlineData(Protocol.Grpc)]
+    public async Task ApplicationsHttpClient_ItsDefaultHeadersGoOnEveryCall(Protocol protocol)
+    {
+        var agents = new ConcurrentQueue<string?>();
+        var tenants = new ConcurrentQueue<string?>();
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.Interceptors.Add(new RecordHeader("user-agent", agents));
+            o.Interceptors.Add(new RecordHeader("acme-tenant-id", tenants));
+        });
+        using var http = new HttpClient { BaseAddress = server.Http2Url };
+        http.DefaultRequestHeaders.TryAddWithoutValidation("User-Agent", "acme-app/2");
+        http.DefaultRequestHeaders.TryAddWithoutValidation("acme-tenant-id", "1234");
+        var client = new GreetServiceClient(http, new ConnectClientOptions { Protocol = protocol, HttpVersion = System.Net.HttpVersion.Version20 });
+
+        await client.GreetAsync(new GreetRequest()).Within();
+
+        // Sent through the application's HttpClient, not around it: its defaults apply, and its
+        // User-Agent stands instead of the runtime's.
+        Assert.Equal("acme-app/2", Assert.Single(agents));
+        Assert.Equal("1234", Assert.Single(tenants));
+    }
+
     [Fact]
     public async Task ClientInterceptors_RunOutermostFirst_SeeResponseMetadata()
     {
