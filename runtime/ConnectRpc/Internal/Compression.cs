@@ -19,9 +19,6 @@ internal abstract class Compressor
     /// <summary>The names this runtime accepts, in order of preference, as sent in accept headers.</summary>
     public const string AcceptList = "gzip, br";
 
-    /// <summary>The entries of <see cref="AcceptList"/>.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["gzip", "br"];
-
     public abstract string Name { get; }
 
     /// <summary>The compressor named <paramref name="name"/> (case-insensitive), or null when unknown.</summary>

@@ -73,7 +73,7 @@ internal sealed class HttpTransportSettings
             }
         }
 
-        return names.SequenceEqual(Compressor.Names) ? Compressor.AcceptList : string.Join(", ", names);
+        return string.Join(", ", names);
     }
 
     /// <summary>
