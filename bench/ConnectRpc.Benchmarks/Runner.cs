@@ -262,7 +262,7 @@ internal static partial class Runner
     }
 
     /// <summary>Runs a process to its end, on <paramref name="cpu"/> when given; its standard output.</summary>
-    private static async Task<string> RunProcessAsync(int? cpu, string executable, IEnumerable<string> arguments, string? stdinFile)
+    internal static async Task<string> RunProcessAsync(int? cpu, string executable, IEnumerable<string> arguments, string? stdinFile)
     {
         if (cpu is { } on)
         {

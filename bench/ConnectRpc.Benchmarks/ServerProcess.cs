@@ -82,19 +82,9 @@ internal sealed class ServerProcess : IAsyncDisposable
             return;
         }
 
-        var start = new ProcessStartInfo(Cpus.TaskSet) { UseShellExecute = false, RedirectStandardOutput = true };
-        foreach (string argument in (string[])["-a", "-p", "-c", Cpus.Server.ToString(CultureInfo.InvariantCulture), _process.Id.ToString(CultureInfo.InvariantCulture)])
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using Process taskset = Process.Start(start)!;
-        _ = await taskset.StandardOutput.ReadToEndAsync();
-        await taskset.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
-        if (taskset.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"taskset could not pin the server process (exit {taskset.ExitCode})");
-        }
+        // Exits non-zero, and so throws, if the process could not be pinned.
+        await Runner.RunProcessAsync(
+            null, Cpus.TaskSet, ["-a", "-p", "-c", Cpus.Server.ToString(CultureInfo.InvariantCulture), _process.Id.ToString(CultureInfo.InvariantCulture)], null);
     }
 
     /// <summary>The managed bytes the server process has allocated so far.</summary>
