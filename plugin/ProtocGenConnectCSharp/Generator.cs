@@ -21,6 +21,16 @@ internal static class Generator
     private const string CallOptionsArguments = "headers, timeout, cancellationToken";
 
     /// <summary>
+    /// The constant of <c>ConnectRpc.VersionCheck</c> that generated code refers to: this plugin's own
+    /// version (the one version of every package), so that the code compiles only against a runtime at
+    /// least as new as the plugin.
+    /// </summary>
+    public static string RuntimeVersionCheck { get; } = VersionCheckName(typeof(Generator).Assembly.GetName().Version!);
+
+    /// <summary><c>IsAtLeastVersionX_Y_Z</c> for version X.Y.Z.</summary>
+    public static string VersionCheckName(System.Version version) => $"IsAtLeastVersion{version.Major}_{version.Minor}_{version.Build}";
+
+    /// <summary>
     /// Writes the response to <paramref name="response"/>; request and parameter errors become
     /// its <c>error</c>. Every name is decided, and so every such error found, before the first
     /// file is written: files then stream out one by one, and the response is never more than
@@ -228,6 +238,10 @@ internal static class Generator
         w.Open($"{s.Access} static partial class {service.ConnectClass}");
         w.Line("/// <summary>The fully-qualified name of the service.</summary>");
         w.Line($"public const string ServiceName = \"{service.FullName}\";");
+        w.Line();
+        w.Line("// An error here means the ConnectRpc package is older than the protoc-gen-connect-csharp (or ConnectRpc.Tools)");
+        w.Line("// that generated this file: update ConnectRpc to at least the generator's version.");
+        w.Line($"private const bool RuntimeVersionCheck = global::ConnectRpc.VersionCheck.{RuntimeVersionCheck};");
         w.Line();
         w.Line("/// <summary>The protobuf descriptor of the service.</summary>");
         w.Line($"public static global::Google.Protobuf.Reflection.ServiceDescriptor Descriptor => {s.ReflectionClass}.Descriptor.Services[{service.Index}];");

@@ -15,6 +15,10 @@ namespace Collide.V1
         /// <summary>The fully-qualified name of the service.</summary>
         public const string ServiceName = "collide.v1.Collider";
 
+        // An error here means the ConnectRpc package is older than the protoc-gen-connect-csharp (or ConnectRpc.Tools)
+        // that generated this file: update ConnectRpc to at least the generator's version.
+        private const bool RuntimeVersionCheck = global::ConnectRpc.VersionCheck.IsAtLeastVersion0_1_0;
+
         /// <summary>The protobuf descriptor of the service.</summary>
         public static global::Google.Protobuf.Reflection.ServiceDescriptor Descriptor => global::Collide.V1.CollideReflection.Descriptor.Services[0];
 
@@ -331,6 +335,10 @@ namespace Collide.V1
     {
         /// <summary>The fully-qualified name of the service.</summary>
         public const string ServiceName = "collide.v1.lower_case_service";
+
+        // An error here means the ConnectRpc package is older than the protoc-gen-connect-csharp (or ConnectRpc.Tools)
+        // that generated this file: update ConnectRpc to at least the generator's version.
+        private const bool RuntimeVersionCheck = global::ConnectRpc.VersionCheck.IsAtLeastVersion0_1_0;
 
         /// <summary>The protobuf descriptor of the service.</summary>
         public static global::Google.Protobuf.Reflection.ServiceDescriptor Descriptor => global::Collide.V1.CollideReflection.Descriptor.Services[1];

@@ -16,6 +16,10 @@ namespace Deprecated.V1
         /// <summary>The fully-qualified name of the service.</summary>
         public const string ServiceName = "deprecated.v1.OldService";
 
+        // An error here means the ConnectRpc package is older than the protoc-gen-connect-csharp (or ConnectRpc.Tools)
+        // that generated this file: update ConnectRpc to at least the generator's version.
+        private const bool RuntimeVersionCheck = global::ConnectRpc.VersionCheck.IsAtLeastVersion0_1_0;
+
         /// <summary>The protobuf descriptor of the service.</summary>
         public static global::Google.Protobuf.Reflection.ServiceDescriptor Descriptor => global::Deprecated.V1.DeprecatedReflection.Descriptor.Services[0];
 
@@ -112,6 +116,10 @@ namespace Deprecated.V1
     {
         /// <summary>The fully-qualified name of the service.</summary>
         public const string ServiceName = "deprecated.v1.MixedService";
+
+        // An error here means the ConnectRpc package is older than the protoc-gen-connect-csharp (or ConnectRpc.Tools)
+        // that generated this file: update ConnectRpc to at least the generator's version.
+        private const bool RuntimeVersionCheck = global::ConnectRpc.VersionCheck.IsAtLeastVersion0_1_0;
 
         /// <summary>The protobuf descriptor of the service.</summary>
         public static global::Google.Protobuf.Reflection.ServiceDescriptor Descriptor => global::Deprecated.V1.DeprecatedReflection.Descriptor.Services[1];

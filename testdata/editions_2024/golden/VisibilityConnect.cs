@@ -15,6 +15,10 @@ namespace Editions2024.V1
         /// <summary>The fully-qualified name of the service.</summary>
         public const string ServiceName = "editions2024.v1.VisibilityService";
 
+        // An error here means the ConnectRpc package is older than the protoc-gen-connect-csharp (or ConnectRpc.Tools)
+        // that generated this file: update ConnectRpc to at least the generator's version.
+        private const bool RuntimeVersionCheck = global::ConnectRpc.VersionCheck.IsAtLeastVersion0_1_0;
+
         /// <summary>The protobuf descriptor of the service.</summary>
         public static global::Google.Protobuf.Reflection.ServiceDescriptor Descriptor => global::Editions2024.V1.VisibilityReflection.Descriptor.Services[0];
 

@@ -15,6 +15,10 @@ namespace Multi.V1
         /// <summary>The fully-qualified name of the service.</summary>
         public const string ServiceName = "multi.v1.GammaService";
 
+        // An error here means the ConnectRpc package is older than the protoc-gen-connect-csharp (or ConnectRpc.Tools)
+        // that generated this file: update ConnectRpc to at least the generator's version.
+        private const bool RuntimeVersionCheck = global::ConnectRpc.VersionCheck.IsAtLeastVersion0_1_0;
+
         /// <summary>The protobuf descriptor of the service.</summary>
         public static global::Google.Protobuf.Reflection.ServiceDescriptor Descriptor => global::Multi.V1.BReflection.Descriptor.Services[0];
 

@@ -15,6 +15,10 @@ namespace Opt.V1.Api
         /// <summary>The fully-qualified name of the service.</summary>
         public const string ServiceName = "opt.v1.SearchService";
 
+        // An error here means the ConnectRpc package is older than the protoc-gen-connect-csharp (or ConnectRpc.Tools)
+        // that generated this file: update ConnectRpc to at least the generator's version.
+        private const bool RuntimeVersionCheck = global::ConnectRpc.VersionCheck.IsAtLeastVersion0_1_0;
+
         /// <summary>The protobuf descriptor of the service.</summary>
         public static global::Google.Protobuf.Reflection.ServiceDescriptor Descriptor => global::Opt.V1.Api.OptionalReflection.Descriptor.Services[0];
 
