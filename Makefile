@@ -24,7 +24,7 @@ FUZZ_SECONDS ?= 60
 # make load LOAD_SCALE=8: multiplies the load test's stream count (1,500 at scale 1) and its time windows.
 LOAD_SCALE ?= 4
 
-.PHONY: help plugin protoc tools interop generate examples demo serve test fuzz load golden bench bench-quick bench-tools clean
+.PHONY: help plugin protoc tools interop generate examples demo serve test fuzz load golden bench bench-quick bench-tools clean pack
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-10s %s\n", $$1, $$2 }'
@@ -49,6 +49,19 @@ plugin: protoc ## Build bin/protoc-gen-connect-csharp (NativeAOT, or a single fi
 
 protoc: ## Copy protoc and the well-known .proto files from NuGet to bin/
 	dotnet msbuild plugin/ProtocGenConnectCSharp -restore -t:InstallProtoc -p:ProtocDir=$(CURDIR)/bin -nologo -v:q
+
+# make pack: the four NuGet packages (and the symbol packages) into bin/packages, or PACKAGES=DIR. Deterministic: the
+# same commit gives the same bytes (file times from the commit's time, paths mapped by ContinuousIntegrationBuild).
+PACKAGES ?= bin/packages
+PACKED := runtime/ConnectRpc runtime/ConnectRpc.AspNetCore plugin/ConnectRpc.Tools plugin/ProtocGenConnectCSharp
+
+pack: ## Write the NuGet packages ConnectRpc, ConnectRpc.AspNetCore, ConnectRpc.Tools and protoc-gen-connect-csharp to bin/packages
+	@mkdir -p $(PACKAGES)
+	@epoch=$$(git log -1 --format=%ct 2> /dev/null || true); \
+	for project in $(PACKED); do \
+		echo "dotnet pack $$project -c Release -o $(PACKAGES)"; \
+		SOURCE_DATE_EPOCH=$$epoch dotnet pack $$project -c Release -o $(PACKAGES) -p:ContinuousIntegrationBuild=true --nologo -v:q; \
+	done
 
 $(BUF): package.json package-lock.json
 	npm ci --no-audit --no-fund
