@@ -117,7 +117,8 @@ demo: examples ## Run the Greet demo: start the server on free ports, call it wi
 serve: examples ## Run the Greet server: http://127.0.0.1:8080 (HTTP/1.1), :8081 (HTTP/2); HTTP1_PORT=, HTTP2_PORT=
 	$(GREET_SERVER) --http1-port $(HTTP1_PORT) --http2-port $(HTTP2_PORT)
 
-test: generate interop ## Run every test (the plugin tests run the published bin/ plugin through protoc and buf), then the demo
+# pack first: the package tests pack again into a temporary feed, which then only repacks what make pack built.
+test: generate interop pack ## Run every test (the plugin tests run the published bin/ plugin through protoc and buf), then the demo
 	$(BUF) lint
 	@status=0; CONNECT_PLUGIN=$(CURDIR)/$(PLUGIN) dotnet test ConnectPlugin.sln --nologo 2>&1 | tee bin/test.log || status=$$?; \
 	awk '/^(Passed|Failed)! / { for (i = 1; i <= NF; i++) { if ($$i == "Failed:") f += $$(i+1); if ($$i == "Passed:") p += $$(i+1) } } \

@@ -41,13 +41,19 @@ internal static class TestEnvironment
         }
     }
 
+    /// <summary>
+    /// Runs a process to its end, killed at <paramref name="timeout"/> (default <see cref="ProcessTimeout"/>);
+    /// <paramref name="environment"/> sets variables (a null value removes one).
+    /// </summary>
     public static async Task<BufferedCommandResult> RunAsync(
         string executable,
         IEnumerable<string> arguments,
         string? workingDirectory = null,
-        byte[]? stdin = null)
+        byte[]? stdin = null,
+        TimeSpan? timeout = null,
+        IReadOnlyDictionary<string, string?>? environment = null)
     {
-        using var timeout = new CancellationTokenSource(ProcessTimeout);
+        using var cancel = new CancellationTokenSource(timeout ?? ProcessTimeout);
         Command command = Cli.Wrap(executable)
             .WithArguments(arguments)
             .WithWorkingDirectory(workingDirectory ?? RepoRoot)
@@ -57,12 +63,22 @@ internal static class TestEnvironment
             command = command.WithStandardInputPipe(PipeSource.FromBytes(stdin));
         }
 
-        return await command.ExecuteBufferedAsync(timeout.Token);
+        if (environment is not null)
+        {
+            command = command.WithEnvironmentVariables(environment);
+        }
+
+        return await command.ExecuteBufferedAsync(cancel.Token);
     }
 
-    public static async Task<BufferedCommandResult> RunCheckedAsync(string executable, IEnumerable<string> arguments, string? workingDirectory = null)
+    public static async Task<BufferedCommandResult> RunCheckedAsync(
+        string executable,
+        IEnumerable<string> arguments,
+        string? workingDirectory = null,
+        TimeSpan? timeout = null,
+        IReadOnlyDictionary<string, string?>? environment = null)
     {
-        BufferedCommandResult result = await RunAsync(executable, arguments, workingDirectory);
+        BufferedCommandResult result = await RunAsync(executable, arguments, workingDirectory, timeout: timeout, environment: environment);
         Assert.True(
             result.ExitCode == 0,
             $"{Path.GetFileName(executable)} {string.Join(' ', arguments)} exited {result.ExitCode}:\n{result.StandardError}{result.StandardOutput}");

@@ -1,0 +1,145 @@
+using System.IO.Compression;
+using System.Reflection;
+using System.Xml.Linq;
+using CliWrap.Buffered;
+
+namespace ConnectRpc.Plugin.Tests;
+
+/// <summary>
+/// The four packages, packed once for the package tests (<see cref="PackageTests"/>) into a local feed in a
+/// temporary folder, beside a <c>nuget.config</c> that makes that feed the only package source and a folder of
+/// its own the global packages folder: projects restored there see exactly these packages. Their third-party
+/// dependencies (Google.Protobuf, Google.Protobuf.Tools) are copied into the feed from this machine's NuGet
+/// cache, where the repository's own restore put them, so nothing is downloaded.
+/// </summary>
+public sealed class PackageFixture : IAsyncLifetime
+{
+    /// <summary>Packing, restoring and building are bounded by this, each process.</summary>
+    public static readonly TimeSpan BuildTimeout = TimeSpan.FromMinutes(5);
+
+    /// <summary>The projects <c>make pack</c> packs, and so these tests.</summary>
+    public static readonly string[] PackedProjects =
+        ["runtime/ConnectRpc", "runtime/ConnectRpc.AspNetCore", "plugin/ConnectRpc.Tools", "plugin/ProtocGenConnectCSharp"];
+
+    public static readonly string[] PackageIds = ["ConnectRpc", "ConnectRpc.AspNetCore", "ConnectRpc.Tools", "protoc-gen-connect-csharp"];
+
+    /// <summary>The one version of every package: the plugin's, as its --version prints it.</summary>
+    public static string Version { get; } =
+        typeof(Generator).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()!.InformationalVersion;
+
+    public string Root { get; } = TestEnvironment.CreateTempDirectory();
+
+    public string Feed => Path.Combine(Root, "feed");
+
+    public string NuGetConfig => Path.Combine(Root, "nuget.config");
+
+    /// <summary>Restores in the fixture's folder extract packages here, never into the machine's cache.</summary>
+    public string PackagesFolder => Path.Combine(Root, "packages");
+
+    /// <summary>The environment of every dotnet process the package tests start.</summary>
+    public IReadOnlyDictionary<string, string?> DotnetEnvironment { get; private set; } = new Dictionary<string, string?>();
+
+    public string PackagePath(string id) => Path.Combine(Feed, $"{id}.{Version}.nupkg");
+
+    public async ValueTask InitializeAsync()
+    {
+        DotnetEnvironment = new Dictionary<string, string?>
+        {
+            ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
+            ["DOTNET_NOLOGO"] = "1",
+            ["DOTNET_SKIP_FIRST_TIME_EXPERIENCE"] = "1",
+            // No build server, MSBuild node or compiler server outlives the process that started it.
+            ["MSBUILDDISABLENODEREUSE"] = "1",
+            ["DOTNET_CLI_USE_MSBUILD_SERVER"] = "0",
+            ["UseSharedCompilation"] = "false",
+            // The test host's own MSBuild settings are not the child's.
+            ["MSBuildExtensionsPath"] = null,
+            ["MSBuildSDKsPath"] = null,
+            ["MSBUILD_EXE_PATH"] = null,
+        };
+
+        Directory.CreateDirectory(Feed);
+        foreach (string project in PackedProjects)
+        {
+            // As `make pack` does, so that after it this only packs again.
+            await TestEnvironment.RunCheckedAsync(
+                Dotnet,
+                ["pack", Path.Combine(TestEnvironment.RepoRoot, project), "-c", "Release", "-o", Feed, "-p:ContinuousIntegrationBuild=true", "--nologo", "-v:q"],
+                TestEnvironment.RepoRoot,
+                BuildTimeout,
+                DotnetEnvironment);
+        }
+
+        string cache = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } packages
+            ? packages
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        foreach (string id in PackageIds)
+        {
+            foreach ((string dependency, string version) in Dependencies(id).Where(d => !PackageIds.Contains(d.Id)))
+            {
+                string name = $"{dependency.ToLowerInvariant()}.{version}.nupkg";
+                string source = Path.Combine(cache, dependency.ToLowerInvariant(), version, name);
+                Assert.True(File.Exists(source), $"{source} is missing: restore the repository first (make test does).");
+                File.Copy(source, Path.Combine(Feed, name), overwrite: true);
+            }
+        }
+
+        File.WriteAllText(NuGetConfig, $"""
+            <?xml version="1.0" encoding="utf-8"?>
+            <configuration>
+              <config>
+                <add key="globalPackagesFolder" value="{PackagesFolder}" />
+              </config>
+              <packageSources>
+                <clear />
+                <add key="local" value="{Feed}" />
+              </packageSources>
+            </configuration>
+            """);
+        DotnetEnvironment = new Dictionary<string, string?>(DotnetEnvironment) { ["NUGET_PACKAGES"] = PackagesFolder };
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        try
+        {
+            Directory.Delete(Root, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A leftover temporary folder is not a failure.
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>The nuspec of a package in the feed.</summary>
+    public XElement Nuspec(string id)
+    {
+        using ZipArchive zip = ZipFile.OpenRead(PackagePath(id));
+        ZipArchiveEntry entry = zip.Entries.Single(e => e.FullName == $"{id}.nuspec");
+        using Stream stream = entry.Open();
+        return XElement.Load(stream);
+    }
+
+    public IEnumerable<(string Id, string Version)> Dependencies(string id) =>
+        Nuspec(id).Descendants().Where(e => e.Name.LocalName == "dependency")
+            .Select(e => ((string)e.Attribute("id")!, (string)e.Attribute("version")!));
+
+    /// <summary>dotnet, as the test host was started by it, else from the PATH.</summary>
+    public static string Dotnet { get; } = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host)
+        ? host
+        : "dotnet";
+
+    public Task<BufferedCommandResult> DotnetAsync(IEnumerable<string> arguments, string workingDirectory) =>
+        TestEnvironment.RunAsync(Dotnet, arguments, workingDirectory, timeout: BuildTimeout, environment: DotnetEnvironment);
+
+    public async Task<BufferedCommandResult> DotnetCheckedAsync(IEnumerable<string> arguments, string workingDirectory) =>
+        await TestEnvironment.RunCheckedAsync(Dotnet, arguments, workingDirectory, BuildTimeout, DotnetEnvironment);
+}
+
+[CollectionDefinition(Name)]
+public sealed class PackageTestGroup : ICollectionFixture<PackageFixture>
+{
+    public const string Name = "packages";
+}
