@@ -9,7 +9,7 @@ SHELL := bash
 CONFIGURATION ?= Release
 PLUGIN := bin/protoc-gen-connect-csharp
 BUF := node_modules/.bin/buf
-GREET_OUT := examples/greet/gen
+GREET_OUT := bin/gen
 GREET_SERVER := bin/greet-server/Greet.Server
 GREET_CLIENT := bin/greet-client/Greet.Client
 # make serve HTTP1_PORT=9080 HTTP2_PORT=9081; make demo uses free ports unless given DEMO_HTTP1_PORT/DEMO_HTTP2_PORT
@@ -79,14 +79,15 @@ $(INTEROP_GEN): $(BUF) interop/node_modules/.package-lock.json interop/buf.gen.y
 
 interop: $(INTEROP_GEN) ## Install the connect-node interop peer (interop/) from its lockfile and generate its code
 
-generate: plugin tools ## Generate the Greet demo's C# with buf (messages + RPC layer)
+generate: plugin tools ## Generate the Greet demo's C# with buf into bin/gen (the path without MSBuild; the examples use ConnectRpc.Tools)
 	$(BUF) generate
 
-examples: generate ## Build the Greet demo's server and client into bin/greet-server and bin/greet-client
+# The examples generate their C# at build time through ConnectRpc.Tools (plugin/ConnectRpc.Tools), as users' projects do.
+examples: ## Build the Greet demo's server and client into bin/greet-server and bin/greet-client
 	dotnet publish examples/greet/server -c $(CONFIGURATION) -o bin/greet-server --nologo -v:q
 	dotnet publish examples/greet/client -c $(CONFIGURATION) -o bin/greet-client --nologo -v:q
 
-demo: examples ## Run the Greet demo: start the server on free ports, call it with the client (every protocol) and buf curl (gRPC), stop it
+demo: examples tools ## Run the Greet demo: start the server on free ports, call it with the client (every protocol) and buf curl (gRPC), stop it
 	@log=bin/greet-server.log; \
 	$(GREET_SERVER) --http1-port $(DEMO_HTTP1_PORT) --http2-port $(DEMO_HTTP2_PORT) > $$log 2>&1 & server=$$!; \
 	trap 'kill $$server 2> /dev/null || true' EXIT; \
@@ -154,5 +155,5 @@ bench-quick: plugin bench-tools ## The same benchmarks, one short round (under t
 	$(BENCH) run --quick --out $(BENCH_OUT) --plugin $(PLUGIN)
 
 clean: ## Remove build output, bin/ and node_modules/
-	rm -rf bin node_modules $(GREET_OUT)
+	rm -rf bin node_modules
 	dotnet clean ConnectPlugin.sln --nologo -v:q
