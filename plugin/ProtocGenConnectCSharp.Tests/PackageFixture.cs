@@ -9,8 +9,9 @@ namespace ConnectRpc.Plugin.Tests;
 /// The four packages, packed once for the package tests (<see cref="PackageTests"/>) into a local feed in a
 /// temporary folder, beside a <c>nuget.config</c> that makes that feed the only package source and a folder of
 /// its own the global packages folder: projects restored there see exactly these packages. Their third-party
-/// dependencies (Google.Protobuf, Google.Protobuf.Tools) are copied into the feed from this machine's NuGet
-/// cache, where the repository's own restore put them, so nothing is downloaded.
+/// dependencies (Google.Protobuf, Google.Protobuf.Tools), and grpc-dotnet's packages for the test beside
+/// Grpc.Tools, are copied into the feed from this machine's NuGet cache, where the repository's own restore put
+/// them, so nothing is downloaded.
 /// </summary>
 public sealed class PackageFixture : IAsyncLifetime
 {
@@ -70,17 +71,24 @@ public sealed class PackageFixture : IAsyncLifetime
                 DotnetEnvironment);
         }
 
-        string cache = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } packages
-            ? packages
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
-        foreach (string id in PackageIds)
+        // Our packages' dependencies, and grpc-dotnet's packages for the test beside Grpc.Tools, with theirs.
+        var wanted = new Queue<(string Id, string Version)>(
+            PackageIds.SelectMany(Dependencies).Concat(GrpcPackages.Select(id => (id, CentralVersion(id)))));
+        var copied = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        while (wanted.TryDequeue(out (string Id, string Version) package))
         {
-            foreach ((string dependency, string version) in Dependencies(id).Where(d => !PackageIds.Contains(d.Id)))
+            if (PackageIds.Contains(package.Id) || !copied.Add(package.Id))
             {
-                string name = $"{dependency.ToLowerInvariant()}.{version}.nupkg";
-                string source = Path.Combine(cache, dependency.ToLowerInvariant(), version, name);
-                Assert.True(File.Exists(source), $"{source} is missing: restore the repository first (make test does).");
-                File.Copy(source, Path.Combine(Feed, name), overwrite: true);
+                continue;
+            }
+
+            string folder = Path.Combine(MachineCache, package.Id.ToLowerInvariant(), package.Version);
+            string name = $"{package.Id.ToLowerInvariant()}.{package.Version}.nupkg";
+            Assert.True(File.Exists(Path.Combine(folder, name)), $"{Path.Combine(folder, name)} is missing: restore the repository first (make test does).");
+            File.Copy(Path.Combine(folder, name), Path.Combine(Feed, name), overwrite: true);
+            foreach ((string id, string version) in NuspecDependencies(XElement.Load(Path.Combine(folder, $"{package.Id.ToLowerInvariant()}.nuspec")), "net10.0"))
+            {
+                wanted.Enqueue((id, version));
             }
         }
 
@@ -122,9 +130,26 @@ public sealed class PackageFixture : IAsyncLifetime
         return XElement.Load(stream);
     }
 
-    public IEnumerable<(string Id, string Version)> Dependencies(string id) =>
-        Nuspec(id).Descendants().Where(e => e.Name.LocalName == "dependency")
-            .Select(e => ((string)e.Attribute("id")!, (string)e.Attribute("version")!));
+    public IEnumerable<(string Id, string Version)> Dependencies(string id) => NuspecDependencies(Nuspec(id), null);
+
+    /// <summary>A nuspec's dependencies (of one target framework's group, if given), at their lowest version.</summary>
+    private static IEnumerable<(string Id, string Version)> NuspecDependencies(XElement nuspec, string? targetFramework) =>
+        nuspec.Descendants().Where(e => e.Name.LocalName == "dependency")
+            .Where(e => targetFramework is null || (string?)e.Parent?.Attribute("targetFramework") is not { } tfm || tfm.Equals(targetFramework, StringComparison.OrdinalIgnoreCase))
+            .Select(e => ((string)e.Attribute("id")!, ((string)e.Attribute("version")!).Trim('[', '(', ']', ')').Split(',')[0].Trim()));
+
+    /// <summary>The grpc-dotnet packages of the test beside Grpc.Tools, at the repository's versions.</summary>
+    public static readonly string[] GrpcPackages = ["Grpc.Tools", "Grpc.AspNetCore.Server"];
+
+    /// <summary>A package's version in Directory.Packages.props.</summary>
+    public static string CentralVersion(string id) =>
+        (string)XDocument.Load(Path.Combine(TestEnvironment.RepoRoot, "Directory.Packages.props")).Descendants("PackageVersion")
+            .Single(e => (string?)e.Attribute("Include") == id).Attribute("Version")!;
+
+    /// <summary>This machine's NuGet cache, where the repository's restore put every package it uses.</summary>
+    private static string MachineCache { get; } = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } packages
+        ? packages
+        : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
 
     /// <summary>dotnet, as the test host was started by it, else from the PATH.</summary>
     public static string Dotnet { get; } = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host)

@@ -102,6 +102,80 @@ public sealed partial class PackageTests(PackageFixture packages)
     }
 
     [Fact]
+    public async Task BesideGrpcTools_OneProjectBuildsGrpcDotnetAndConnectServices()
+    {
+        string app = Path.Combine(packages.Root, "grpc");
+        Directory.CreateDirectory(app);
+        await packages.DotnetCheckedAsync(["new", "web", "-o", "Both"], app);
+        foreach (string package in new[] { "ConnectRpc.AspNetCore", "ConnectRpc.Tools" })
+        {
+            await packages.DotnetCheckedAsync(["add", "Both", "package", package, "--version", PackageFixture.Version], app);
+        }
+
+        foreach (string package in PackageFixture.GrpcPackages)
+        {
+            await packages.DotnetCheckedAsync(["add", "Both", "package", package, "--version", PackageFixture.CentralVersion(package)], app);
+        }
+
+        Directory.CreateDirectory(Path.Combine(app, "Both", "protos"));
+        File.WriteAllText(Path.Combine(app, "Both", "protos", "greet.proto"), """
+            syntax = "proto3";
+            package greet.v1;
+            option csharp_namespace = "Greet.V1";
+            message GreetRequest { string name = 1; }
+            message GreetResponse { string greeting = 1; }
+            service GreetService {
+              rpc Greet(GreetRequest) returns (GreetResponse);
+              rpc GreetMany(GreetRequest) returns (stream GreetResponse);
+            }
+            """);
+        InsertIntoProject(Path.Combine(app, "Both", "Both.csproj"), """
+            <ItemGroup>
+              <Protobuf Include="protos/greet.proto" ProtoRoot="protos" GrpcServices="Server" ConnectServices="Both" />
+            </ItemGroup>
+            """);
+        // grpc-dotnet's service base and Connect's interface and client, over one set of messages.
+        File.WriteAllText(Path.Combine(app, "Both", "Program.cs"), """
+            using ConnectRpc;
+            using Greet.V1;
+            using Grpc.Core;
+
+            var builder = WebApplication.CreateBuilder(args);
+            builder.Services.AddGrpc();
+            builder.Services.AddConnect();
+            var app = builder.Build();
+            app.MapGrpcService<GrpcGreeter>().RequireHost("*:5001");
+            app.MapConnectService<ConnectGreeter>(IGreetService.BindService).RequireHost("*:5000");
+            IGreetServiceClient client = new GreetServiceClient("http://localhost:5000");
+            app.Run();
+
+            sealed class GrpcGreeter : GreetService.GreetServiceBase
+            {
+                public override Task<GreetResponse> Greet(GreetRequest request, ServerCallContext context) =>
+                    Task.FromResult(new GreetResponse { Greeting = request.Name });
+            }
+
+            sealed class ConnectGreeter : IGreetService
+            {
+                public Task<GreetResponse> GreetAsync(GreetRequest request, RequestContext context) =>
+                    Task.FromResult(new GreetResponse { Greeting = request.Name });
+
+                public async IAsyncEnumerable<GreetResponse> GreetManyAsync(GreetRequest request, RequestContext context)
+                {
+                    await Task.Yield();
+                    yield return new GreetResponse { Greeting = request.Name };
+                }
+            }
+            """);
+
+        await packages.DotnetCheckedAsync(["build", "Both", "--disable-build-servers"], app);
+
+        string[] generated = [.. Directory.EnumerateFiles(Path.Combine(app, "Both", "obj"), "*.cs", SearchOption.AllDirectories)
+            .Select(Path.GetFileName).OfType<string>().Where(f => f.StartsWith("Greet", StringComparison.Ordinal)).Order(StringComparer.Ordinal)];
+        Assert.Equal(["Greet.cs", "GreetConnect.cs", "GreetGrpc.cs"], generated); // the messages once, from Grpc.Tools
+    }
+
+    [Fact]
     public async Task Tool_UnderProtocAndBuf_WritesWhatTheBuiltPluginWrites()
     {
         string work = Path.Combine(packages.Root, "tool");
@@ -191,7 +265,7 @@ public sealed partial class PackageTests(PackageFixture packages)
             Assert.Contains($"lib/net10.0/{id}.pdb", Entries(Path.ChangeExtension(packages.PackagePath(id), ".snupkg")));
         }
 
-        Assert.Equal([("Google.Protobuf", CentralVersion("Google.Protobuf"))], packages.Dependencies("ConnectRpc"));
+        Assert.Equal([("Google.Protobuf", PackageFixture.CentralVersion("Google.Protobuf"))], packages.Dependencies("ConnectRpc"));
         Assert.Equal([("ConnectRpc", PackageFixture.Version)], packages.Dependencies("ConnectRpc.AspNetCore"));
         Assert.Contains(packages.Nuspec("ConnectRpc.AspNetCore").Descendants(), e => e.Name.LocalName == "frameworkReference" && (string?)e.Attribute("name") == "Microsoft.AspNetCore.App");
 
@@ -203,7 +277,7 @@ public sealed partial class PackageTests(PackageFixture packages)
         Assert.DoesNotContain(toolEntries, e => e.StartsWith("lib/", StringComparison.Ordinal) || e.StartsWith("ref/", StringComparison.Ordinal));
         Assert.Contains("build/ConnectRpc.Tools.props", toolEntries);
         Assert.Contains("build/ConnectRpc.Tools.targets", toolEntries);
-        Assert.Equal([("Google.Protobuf.Tools", CentralVersion("Google.Protobuf.Tools"))], packages.Dependencies("ConnectRpc.Tools"));
+        Assert.Equal([("Google.Protobuf.Tools", PackageFixture.CentralVersion("Google.Protobuf.Tools"))], packages.Dependencies("ConnectRpc.Tools"));
         var expectedHosts = new (string Rid, string File, Func<byte[], string?> Check)[]
         {
             ("win-x64", "protoc-gen-connect-csharp.exe", b => Pe(b, 0x8664)),
@@ -429,11 +503,6 @@ public sealed partial class PackageTests(PackageFixture packages)
         uint actual = BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(4));
         return actual == cpuType ? null : $"Mach-O CPU type 0x{actual:X}, expected 0x{cpuType:X}";
     }
-
-    /// <summary>A package's version in Directory.Packages.props.</summary>
-    private static string CentralVersion(string id) =>
-        (string)XDocument.Load(Path.Combine(TestEnvironment.RepoRoot, "Directory.Packages.props")).Descendants("PackageVersion")
-            .Single(e => (string?)e.Attribute("Include") == id).Attribute("Version")!;
 
     /// <summary>The DOTNET_ROOT of the running .NET (…/shared/Microsoft.NETCore.App/&lt;version&gt;/ is three levels down).</summary>
     private static string DotnetRoot { get; } =
