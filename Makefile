@@ -57,6 +57,8 @@ PACKED := runtime/ConnectRpc runtime/ConnectRpc.AspNetCore plugin/ConnectRpc.Too
 
 pack: ## Write the NuGet packages ConnectRpc, ConnectRpc.AspNetCore, ConnectRpc.Tools and protoc-gen-connect-csharp to bin/packages
 	@mkdir -p $(PACKAGES)
+	@# Written afresh: pack skips a package that is newer than its inputs, even when HEAD (in its metadata) moved.
+	rm -f $(PACKAGES)/ConnectRpc.*nupkg $(PACKAGES)/protoc-gen-connect-csharp.*nupkg
 	@epoch=$$(git log -1 --format=%ct 2> /dev/null || true); \
 	for project in $(PACKED); do \
 		echo "dotnet pack $$project -c Release -o $(PACKAGES)"; \
