@@ -51,7 +51,7 @@ protoc: ## Copy protoc and the well-known .proto files from NuGet to bin/
 	dotnet msbuild plugin/ProtocGenConnectCSharp -restore -t:InstallProtoc -p:ProtocDir=$(CURDIR)/bin -nologo -v:q
 
 # make pack: the four NuGet packages (and the symbol packages) into bin/packages, or PACKAGES=DIR. Deterministic: the
-# same commit gives the same bytes (file times from the commit's time, paths mapped by ContinuousIntegrationBuild).
+# same commit gives the same bytes (file times from the commit's time; Release builds map paths, Directory.Build.props).
 PACKAGES ?= bin/packages
 PACKED := runtime/ConnectRpc runtime/ConnectRpc.AspNetCore plugin/ConnectRpc.Tools plugin/ProtocGenConnectCSharp
 
@@ -62,7 +62,7 @@ pack: ## Write the NuGet packages ConnectRpc, ConnectRpc.AspNetCore, ConnectRpc.
 	@epoch=$$(git log -1 --format=%ct 2> /dev/null || true); \
 	for project in $(PACKED); do \
 		echo "dotnet pack $$project -c Release -o $(PACKAGES)"; \
-		SOURCE_DATE_EPOCH=$$epoch dotnet pack $$project -c Release -o $(PACKAGES) -p:ContinuousIntegrationBuild=true --nologo -v:q; \
+		SOURCE_DATE_EPOCH=$$epoch dotnet pack $$project -c Release -o $(PACKAGES) --nologo -v:q; \
 	done
 
 $(BUF): package.json package-lock.json

@@ -65,7 +65,7 @@ public sealed class PackageFixture : IAsyncLifetime
             // As `make pack` does, so that after it this only packs again.
             await TestEnvironment.RunCheckedAsync(
                 Dotnet,
-                ["pack", Path.Combine(TestEnvironment.RepoRoot, project), "-c", "Release", "-o", Feed, "-p:ContinuousIntegrationBuild=true", "--nologo", "-v:q"],
+                ["pack", Path.Combine(TestEnvironment.RepoRoot, project), "-c", "Release", "-o", Feed, "--nologo", "-v:q"],
                 TestEnvironment.RepoRoot,
                 BuildTimeout,
                 DotnetEnvironment);
