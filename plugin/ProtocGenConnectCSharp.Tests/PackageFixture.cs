@@ -7,8 +7,9 @@ namespace ConnectRpc.Plugin.Tests;
 
 /// <summary>
 /// The four packages, packed once for the package tests (<see cref="PackageTests"/>) into a local feed in a
-/// temporary folder, beside a <c>nuget.config</c> that makes that feed the only package source and a folder of
-/// its own the global packages folder: projects restored there see exactly these packages. Their third-party
+/// temporary folder, beside a <c>nuget.config</c> that makes that feed the only source of these packages (and
+/// of the ones below; nuget.org serves the rest, which is the quick start's test project's test packages) and a
+/// folder of its own the global packages folder: projects restored there see exactly these packages. Their third-party
 /// dependencies (Google.Protobuf, Google.Protobuf.Tools), and grpc-dotnet's packages for the test beside
 /// Grpc.Tools, are copied into the feed from this machine's NuGet cache, where the repository's own restore put
 /// them, so nothing is downloaded.
@@ -101,7 +102,19 @@ public sealed class PackageFixture : IAsyncLifetime
               <packageSources>
                 <clear />
                 <add key="local" value="{Feed}" />
+                <add key="nuget.org" value="https://api.nuget.org/v3/index.json" />
               </packageSources>
+              <packageSourceMapping>
+                <packageSource key="local">
+                  <package pattern="ConnectRpc*" />
+                  <package pattern="protoc-gen-connect-csharp" />
+                  <package pattern="Google.Protobuf*" />
+                  <package pattern="Grpc.*" />
+                </packageSource>
+                <packageSource key="nuget.org">
+                  <package pattern="*" />
+                </packageSource>
+              </packageSourceMapping>
             </configuration>
             """);
         DotnetEnvironment = new Dictionary<string, string?>(DotnetEnvironment) { ["NUGET_PACKAGES"] = PackagesFolder };
