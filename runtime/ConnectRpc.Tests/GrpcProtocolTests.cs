@@ -66,7 +66,7 @@ public sealed class GrpcProtocolTests
     public void ContentType_EachWireAndCodec_RoundTripsThroughParse(string wire, string codec, string expected)
     {
         GrpcWire grpcWire = System.Enum.Parse<GrpcWire>(wire);
-        MessageCodec messageCodec = ConnectProtocol.CodecNamed(codec)!;
+        MessageCodec messageCodec = MessageCodec.Named(codec)!;
 
         string contentType = GrpcProtocol.ContentType(grpcWire, messageCodec);
 

@@ -178,12 +178,10 @@ public sealed class ServiceBinderTests
         }
 
         public ScriptedServerCall(string procedure, Headers headers, params IMessage[] requests)
+            : base(new RequestContext(procedure, headers, cancellationToken: Bounded.Token))
         {
             _requests = new Queue<IMessage>(requests);
-            Context = new RequestContext(procedure, headers, cancellationToken: Bounded.Token);
         }
-
-        public override RequestContext Context { get; }
 
         public override Method Method => throw new NotSupportedException();
 

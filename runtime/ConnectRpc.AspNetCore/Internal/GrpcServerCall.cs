@@ -17,19 +17,55 @@ internal sealed class GrpcServerCall : HttpServerCall
     private readonly GrpcWire _wire;
     private PipeReader? _textBody;
 
-    public GrpcServerCall(HttpContext http, Method method, MessageCodec codec, GrpcWire wire, ConnectServerOptions options)
-        : base(http, method, codec, options)
+    private GrpcServerCall(HttpContext http, ServerMethodSettings settings, MessageCodec codec, GrpcWire wire)
+        : base(http, settings, codec, GrpcProtocol.ToProtocol(wire), ReadTimeout(http.Request.Headers.GrpcTimeout))
     {
         _wire = wire;
     }
 
-    public override void Start()
+    /// <summary>Whether the request's content type is a gRPC or gRPC-Web one (it starts with <c>application/grpc</c>).</summary>
+    public static bool Claims(string? contentType, out GrpcWire wire, out MessageCodec? codec) =>
+        GrpcProtocol.TryParseContentType(contentType, out wire, out codec);
+
+    /// <summary>
+    /// The call for a request that <see cref="Claims"/> found to be gRPC or gRPC-Web, or null
+    /// when it was rejected with an HTTP status (§2, §3).
+    /// </summary>
+    public static GrpcServerCall? Create(HttpContext http, ServerMethodSettings settings, GrpcWire wire, MessageCodec? codec)
     {
-        IHeaderDictionary headers = Http.Request.Headers;
-        CreateContext(GrpcProtocol.ToProtocol(_wire));
+        if (!HttpMethods.IsPost(http.Request.Method))
+        {
+            Reject(http, StatusCodes.Status405MethodNotAllowed, "Allow", "POST");
+            return null;
+        }
+
+        if (codec is null)
+        {
+            Reject(http, StatusCodes.Status415UnsupportedMediaType, "Accept-Post", settings.AcceptPost);
+            return null;
+        }
+
+        // gRPC needs HTTP trailers, which HTTP/1.1 responses here cannot carry.
+        if (wire == GrpcWire.Grpc && !http.Response.SupportsTrailers())
+        {
+            Reject(http, StatusCodes.Status505HttpVersionNotsupported, null, null);
+            return null;
+        }
+
+        return new GrpcServerCall(http, settings, codec, wire);
+    }
+
+    /// <summary><c>grpc-timeout</c> (§6); Kestrel keeps it in a field of its own, so the typed property skips the name lookup.</summary>
+    private static RequestTimeout ReadTimeout(string? text) =>
+        text is null ? default
+        : GrpcProtocol.TryParseTimeout(text, out TimeSpan timeout) ? new RequestTimeout(timeout, null)
+        : RequestTimeout.Invalid(GrpcProtocol.TimeoutHeader, text, "1 to 8 digits and a unit (H, M, S, m, u, n)");
+
+    protected override void ReadProtocolHeaders()
+    {
         // Kestrel keeps the grpc- headers in fields of their own; the typed properties skip the name lookup.
-        RequestCompressor = FindRequestCompressor(headers.GrpcEncoding);
-        ResponseCompressor = RequestCompressor ?? Compressor.Negotiate(headers.GrpcAcceptEncoding);
+        IHeaderDictionary headers = Http.Request.Headers;
+        NegotiateCompression(headers.GrpcEncoding, headers.GrpcAcceptEncoding);
     }
 
     public override ValueTask<T?> ReadAsync<T>(MessageParser<T> parser, CancellationToken cancellationToken)
@@ -70,13 +106,12 @@ internal sealed class GrpcServerCall : HttpServerCall
 
     public override async Task FinishAsync(ConnectException? error)
     {
-        RequestContext? context = ContextOrNull;
-        Headers? trailers = context?.ResponseTrailersOrNull;
+        Headers? trailers = ResponseSlots.TrailersOrNull;
         HttpResponse response = Http.Response;
 
         // Trailers-only (§2, §3) when nothing went out and there are no headers to keep apart
         // from the trailers: a client reads every header of such a response as a trailer.
-        if (!HeadersSent && (context?.ResponseHeadersOrNull is not { Count: > 0 }) && (error is null || error.Headers.Count == 0))
+        if (!HeadersSent && (ResponseSlots.HeadersOrNull is not { Count: > 0 }) && (error is null || error.Headers.Count == 0))
         {
             SendHeaders(null);
             AppendEnd(response.Headers, trailers, error?.Trailers, error);

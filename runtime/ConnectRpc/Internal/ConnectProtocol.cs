@@ -49,12 +49,6 @@ internal static class ConnectProtocol
     /// <summary>The codec of a streaming content type (<c>application/connect+proto|json</c>), or null.</summary>
     public static MessageCodec? StreamCodec(string? contentType) => CodecAfter(contentType, "application/connect+");
 
-    /// <summary>The codec named in a GET request's <c>encoding</c> parameter, or null.</summary>
-    public static MessageCodec? CodecNamed(ReadOnlySpan<char> name) =>
-        name.Equals("proto", StringComparison.OrdinalIgnoreCase) ? MessageCodec.Proto
-        : name.Equals("json", StringComparison.OrdinalIgnoreCase) ? MessageCodec.Json
-        : null;
-
     private static MessageCodec? CodecAfter(string? contentType, string prefix)
     {
         if (contentType is null || !contentType.StartsWith(prefix, StringComparison.OrdinalIgnoreCase))
@@ -62,14 +56,7 @@ internal static class ConnectProtocol
             return null;
         }
 
-        return CodecNamed(WithoutParameters(contentType.AsSpan(prefix.Length)).Trim());
-    }
-
-    /// <summary>A media type without its parameters (<c>; charset=utf-8</c> and the like).</summary>
-    public static ReadOnlySpan<char> WithoutParameters(ReadOnlySpan<char> mediaType)
-    {
-        int parameters = mediaType.IndexOf(';');
-        return parameters >= 0 ? mediaType[..parameters] : mediaType;
+        return MessageCodec.Named(MessageCodec.WithoutParameters(contentType.AsSpan(prefix.Length)).Trim());
     }
 
     /// <summary>Parses <c>Connect-Timeout-Ms</c>: a positive integer of at most 10 digits (§6).</summary>

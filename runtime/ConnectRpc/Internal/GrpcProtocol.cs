@@ -66,7 +66,7 @@ internal static class GrpcProtocol
             return false;
         }
 
-        ReadOnlySpan<char> rest = ConnectProtocol.WithoutParameters(contentType.AsSpan(GrpcContentType.Length)).TrimEnd();
+        ReadOnlySpan<char> rest = MessageCodec.WithoutParameters(contentType.AsSpan(GrpcContentType.Length)).TrimEnd();
         if (rest.StartsWith("-web-text", StringComparison.OrdinalIgnoreCase))
         {
             wire = GrpcWire.WebText;
@@ -84,7 +84,7 @@ internal static class GrpcProtocol
         }
         else if (rest[0] == '+')
         {
-            codec = ConnectProtocol.CodecNamed(rest[1..]);
+            codec = MessageCodec.Named(rest[1..]);
             if (wire == GrpcWire.WebText && codec != MessageCodec.Proto)
             {
                 codec = null;
