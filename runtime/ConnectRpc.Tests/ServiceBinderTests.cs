@@ -7,7 +7,7 @@ namespace ConnectRpc.Tests;
 
 /// <summary>
 /// The generated BindService, through ServiceBinder, to the handler, with the cardinality
-/// rules every protocol shares (protocol.md §9).
+/// rules every protocol shares (docs/wire/framing.md#cardinality).
 /// </summary>
 public sealed class ServiceBinderTests
 {
