@@ -12,25 +12,25 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
     where TRequest : class, IMessage<TRequest>
     where TResponse : class, IMessage<TResponse>
 {
-    private readonly CallInvoker _invoker;
+    private readonly ClientCallSettings _settings;
     private readonly Method<TRequest, TResponse> _method;
     private readonly Headers _headers;
     private readonly TimeSpan? _timeout;
     private readonly ResponseMetadata? _scope;
 
-    public ClientCallRunner(CallInvoker invoker, Method<TRequest, TResponse> method, Headers? headers, TimeSpan? timeout, ResponseMetadata? scope)
+    public ClientCallRunner(ClientCallSettings settings, Method<TRequest, TResponse> method, Headers? headers, TimeSpan? timeout, ResponseMetadata? scope)
     {
-        _invoker = invoker;
+        _settings = settings;
         _method = method;
         _headers = headers ?? Headers.Empty;
-        _timeout = timeout ?? invoker.Options.Timeout;
+        _timeout = timeout ?? settings.DefaultTimeout;
         _scope = scope;
     }
 
     /// <summary>Unary and client streaming: exactly one response message.</summary>
     public async Task<TResponse> RunSingleResponseAsync(RequestSource<TRequest> requests, CancellationToken cancellationToken)
     {
-        using var lifetime = new CallLifetime(_invoker.Time, _timeout, cancellationToken);
+        using var lifetime = new CallLifetime(_settings.Time, _timeout, cancellationToken);
         ClientCall<TRequest, TResponse>? call = null;
         Task sending = Task.CompletedTask;
         try
@@ -68,7 +68,7 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
             ? CancellationTokenSource.CreateLinkedTokenSource(callToken, enumeratorToken)
             : null;
         using var lifetime = new CallLifetime(
-            _invoker.Time, _timeout, both?.Token ?? (enumeratorToken.CanBeCanceled ? enumeratorToken : callToken));
+            _settings.Time, _timeout, both?.Token ?? (enumeratorToken.CanBeCanceled ? enumeratorToken : callToken));
         ClientCall<TRequest, TResponse>? call = null;
         Task sending = Task.CompletedTask;
         bool headersReported = false;
@@ -133,11 +133,11 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
         // Each call gets its own copy of the headers, so interceptors can change them freely.
         var headers = new Headers();
         headers.AddRangeUnchecked(_headers);
-        ClientCall<TRequest, TResponse> transportCall = _invoker.Transport.CreateCall(_method, new ClientCallInfo(headers, lifetime));
+        ClientCall<TRequest, TResponse> transportCall = _settings.Transport.CreateCall(_method, new ClientCallInfo(headers, lifetime));
         ClientCall<TRequest, TResponse> call = transportCall;
         try
         {
-            IList<ClientInterceptor> interceptors = _invoker.Options.Interceptors;
+            IReadOnlyList<ClientInterceptor> interceptors = _settings.Interceptors;
             for (int i = interceptors.Count - 1; i >= 0; i--)
             {
                 call = interceptors[i].Intercept(call) ?? throw new InvalidOperationException($"{interceptors[i].GetType()}.Intercept returned null.");
@@ -203,7 +203,7 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
         {
             // The call ended first; the receive side reports why.
         }
-        catch (ConnectException)
+        catch (ConnectException ex) when (!HttpFailures.IsHttpFailure(ex))
         {
             // The server closed the request stream; its status arrives on the receive side.
         }
@@ -248,6 +248,24 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
             await call.DisposeAsync().ConfigureAwait(false);
         }
     }
+}
+
+/// <summary>
+/// What every call of one <see cref="CallInvoker"/> shares, fixed when the invoker is made:
+/// the protocol's transport, the interceptors, the default timeout and the one clock of
+/// every deadline and timeout header.
+/// </summary>
+internal sealed class ClientCallSettings(IClientTransport transport, IReadOnlyList<ClientInterceptor> interceptors, TimeSpan? defaultTimeout, TimeProvider time)
+{
+    public IClientTransport Transport { get; } = transport;
+
+    /// <summary>The interceptors, the first outermost.</summary>
+    public IReadOnlyList<ClientInterceptor> Interceptors { get; } = interceptors;
+
+    /// <summary>The timeout of a call that names none, or null.</summary>
+    public TimeSpan? DefaultTimeout { get; } = defaultTimeout;
+
+    public TimeProvider Time { get; } = time;
 }
 
 /// <summary>
