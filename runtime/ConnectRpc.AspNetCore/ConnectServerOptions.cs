@@ -1,3 +1,5 @@
+using ConnectRpc.Internal;
+
 namespace ConnectRpc.AspNetCore;
 
 /// <summary>How the server handles Connect calls; set with <c>services.AddConnect(options => …)</c>.</summary>
@@ -39,7 +41,7 @@ public sealed class ConnectServerOptions
     public int MaxReceiveMessageSize
     {
         get => _maxReceiveMessageSize;
-        set => _maxReceiveMessageSize = Positive(value);
+        set => _maxReceiveMessageSize = MessageFraming.PositiveSize(value);
     }
 
     /// <summary>
@@ -49,7 +51,7 @@ public sealed class ConnectServerOptions
     public int MaxSendMessageSize
     {
         get => _maxSendMessageSize;
-        set => _maxSendMessageSize = Positive(value);
+        set => _maxSendMessageSize = MessageFraming.PositiveSize(value);
     }
 
     /// <summary>
@@ -66,7 +68,4 @@ public sealed class ConnectServerOptions
 
     /// <summary>Interceptors that every call passes through; the first is the outermost.</summary>
     public IList<ServerInterceptor> Interceptors { get; } = new List<ServerInterceptor>();
-
-    private static int Positive(int value, [System.Runtime.CompilerServices.CallerMemberName] string name = "") =>
-        value > 0 ? value : throw new ArgumentOutOfRangeException(name, value, "The size must be positive.");
 }

@@ -1,3 +1,5 @@
+using ConnectRpc.Internal;
+
 namespace ConnectRpc;
 
 /// <summary>
@@ -51,14 +53,14 @@ public sealed class ConnectClientOptions
     public int MaxReceiveMessageSize
     {
         get => _maxReceiveMessageSize;
-        set => _maxReceiveMessageSize = Positive(value);
+        set => _maxReceiveMessageSize = MessageFraming.PositiveSize(value);
     }
 
     /// <summary>The largest request message sent, in bytes. Default: no limit (<see cref="int.MaxValue"/>).</summary>
     public int MaxSendMessageSize
     {
         get => _maxSendMessageSize;
-        set => _maxSendMessageSize = Positive(value);
+        set => _maxSendMessageSize = MessageFraming.PositiveSize(value);
     }
 
     /// <summary>The timeout of calls that pass none; null means no timeout.</summary>
@@ -103,7 +105,4 @@ public sealed class ConnectClientOptions
 
         return copy;
     }
-
-    private static int Positive(int value, [System.Runtime.CompilerServices.CallerMemberName] string name = "") =>
-        value > 0 ? value : throw new ArgumentOutOfRangeException(name, value, "The size must be positive.");
 }

@@ -24,7 +24,7 @@ internal sealed class ConnectServerCall : HttpServerCall
     private bool _unaryResponseCompressed;
 
     private ConnectServerCall(HttpContext http, ServerMethodSettings settings, MessageCodec codec, bool isGet)
-        : base(http, settings, codec, Protocol.Connect, ReadTimeout(http.Request.Headers[ConnectProtocol.TimeoutHeader]))
+        : base(http, settings, codec, Protocol.Connect, ReadTimeout(http.Request.Headers))
     {
         _streaming = settings.Streaming;
         _isGet = isGet;
@@ -58,10 +58,8 @@ internal sealed class ConnectServerCall : HttpServerCall
     }
 
     /// <summary><c>Connect-Timeout-Ms</c> (§6).</summary>
-    private static RequestTimeout ReadTimeout(string? text) =>
-        text is null ? default
-        : ConnectProtocol.TryParseTimeout(text, out TimeSpan timeout) ? new RequestTimeout(timeout, null)
-        : RequestTimeout.Invalid(ConnectProtocol.TimeoutHeader, text, "1 to 10 digits");
+    private static RequestTimeout ReadTimeout(IHeaderDictionary headers) =>
+        RequestTimeout.Read(headers[ConnectProtocol.TimeoutHeader], ConnectProtocol.TimeoutHeader, ConnectProtocol.TryParseTimeout, "1 to 10 digits");
 
     protected override void ReadProtocolHeaders()
     {

@@ -18,7 +18,7 @@ internal sealed class GrpcServerCall : HttpServerCall
     private PipeReader? _textBody;
 
     private GrpcServerCall(HttpContext http, ServerMethodSettings settings, MessageCodec codec, GrpcWire wire)
-        : base(http, settings, codec, GrpcProtocol.ToProtocol(wire), ReadTimeout(http.Request.Headers.GrpcTimeout))
+        : base(http, settings, codec, GrpcProtocol.ToProtocol(wire), ReadTimeout(http.Request.Headers))
     {
         _wire = wire;
     }
@@ -56,10 +56,8 @@ internal sealed class GrpcServerCall : HttpServerCall
     }
 
     /// <summary><c>grpc-timeout</c> (§6); Kestrel keeps it in a field of its own, so the typed property skips the name lookup.</summary>
-    private static RequestTimeout ReadTimeout(string? text) =>
-        text is null ? default
-        : GrpcProtocol.TryParseTimeout(text, out TimeSpan timeout) ? new RequestTimeout(timeout, null)
-        : RequestTimeout.Invalid(GrpcProtocol.TimeoutHeader, text, "1 to 8 digits and a unit (H, M, S, m, u, n)");
+    private static RequestTimeout ReadTimeout(IHeaderDictionary headers) =>
+        RequestTimeout.Read(headers.GrpcTimeout, GrpcProtocol.TimeoutHeader, GrpcProtocol.TryParseTimeout, "1 to 8 digits and a unit (H, M, S, m, u, n)");
 
     protected override void ReadProtocolHeaders()
     {

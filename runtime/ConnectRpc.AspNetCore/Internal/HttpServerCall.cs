@@ -302,9 +302,24 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
 /// <param name="Error">The invalid_argument error of a malformed header, or null.</param>
 internal readonly record struct RequestTimeout(TimeSpan? Value, ConnectException? Error)
 {
-    /// <summary>A malformed timeout header: invalid_argument, saying what was expected.</summary>
-    public static RequestTimeout Invalid(string header, string text, string expected) =>
-        new(null, new ConnectException(
-            Code.InvalidArgument,
-            $"protocol error: invalid {header} '{HeaderRules.Printable(text)}': expected {expected}"));
+    /// <summary>
+    /// A protocol's timeout header read with its parser: no timeout when absent, and
+    /// invalid_argument, saying what was expected, when malformed.
+    /// </summary>
+    public static RequestTimeout Read(string? text, string header, TimeoutParser parse, string expected)
+    {
+        if (text is null)
+        {
+            return default;
+        }
+
+        return parse(text, out TimeSpan timeout)
+            ? new RequestTimeout(timeout, null)
+            : new RequestTimeout(null, new ConnectException(
+                Code.InvalidArgument,
+                $"protocol error: invalid {header} '{HeaderRules.Printable(text)}': expected {expected}"));
+    }
 }
+
+/// <summary>A protocol's timeout parser.</summary>
+internal delegate bool TimeoutParser(ReadOnlySpan<char> value, out TimeSpan timeout);
