@@ -56,7 +56,7 @@ public sealed class ConnectServerOptions
 
     /// <summary>
     /// The smallest response message compressed, in bytes, when the client accepts a
-    /// compression (protocol.md §7). Smaller messages go uncompressed: compressing them costs
+    /// compression (docs/wire/compression.md). Smaller messages go uncompressed: compressing them costs
     /// time and seldom saves bytes, and gzip makes a message of a few bytes larger. Default:
     /// <see cref="DefaultCompressMinBytes"/>; 0 compresses every non-empty message.
     /// </summary>

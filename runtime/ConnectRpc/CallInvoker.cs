@@ -28,7 +28,7 @@ public sealed class CallInvoker
     /// per process, so creating many does not exhaust sockets.
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="baseUrl"/> is not an absolute http or https URL.</exception>
-#pragma warning disable RS0026 // Two constructors with optional options: the shape design.md gives every generated client; the first parameters differ in type.
+#pragma warning disable RS0026 // Two constructors with optional options: the shape docs/architecture.md#the-user-facing-api gives every generated client; the first parameters differ in type.
     public CallInvoker(string baseUrl, ConnectClientOptions? options = null)
     {
         BaseAddress = ParseBaseUrl(baseUrl);

@@ -9,7 +9,7 @@ namespace ConnectRpc.AspNetCore.Internal;
 
 /// <summary>
 /// The endpoint of one procedure for every protocol: the content type picks Connect, gRPC or
-/// gRPC-Web. It checks the HTTP request in connect-go's order (protocol.md §1 "Server
+/// gRPC-Web. It checks the HTTP request in connect-go's order (docs/protocols/connect.md "Server
 /// rejection order"), then runs the interceptors and the handler and writes the end of the
 /// call, error or not, in the protocol's form.
 /// </summary>
@@ -48,7 +48,7 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
         HttpRequest request = http.Request;
         Method method = _method.Method;
 
-        // Routing matches paths case-insensitively; procedures are case-sensitive (§1).
+        // Routing matches paths case-insensitively; procedures are case-sensitive (docs/protocols/connect.md#server-rejection-order).
         if (!string.Equals(request.Path.Value, method.Procedure, StringComparison.Ordinal))
         {
             http.Response.StatusCode = StatusCodes.Status404NotFound;

@@ -9,7 +9,7 @@ using Microsoft.Extensions.Primitives;
 namespace ConnectRpc.AspNetCore.Internal;
 
 /// <summary>
-/// One Connect call on the server (protocol.md §1): unary POST and GET with bare bodies and
+/// One Connect call on the server (docs/protocols/connect.md): unary POST and GET with bare bodies and
 /// metadata in headers (trailers as <c>trailer-</c> headers), or streaming with envelopes and
 /// the end-stream JSON.
 /// </summary>
@@ -32,7 +32,7 @@ internal sealed class ConnectServerCall : HttpServerCall
 
     /// <summary>
     /// The call for a Connect request (any content type that is not gRPC's), or null when it
-    /// was rejected with an HTTP status (§1): a method other than POST (or GET where the method
+    /// was rejected with an HTTP status (docs/protocols/connect.md): a method other than POST (or GET where the method
     /// allows it), or a content type or GET encoding that names no codec.
     /// </summary>
     public static ConnectServerCall? Create(HttpContext http, ServerMethodSettings settings)
@@ -57,7 +57,7 @@ internal sealed class ConnectServerCall : HttpServerCall
         return new ConnectServerCall(http, settings, codec, isGet);
     }
 
-    /// <summary><c>Connect-Timeout-Ms</c> (§6).</summary>
+    /// <summary><c>Connect-Timeout-Ms</c> (docs/wire/timeouts.md).</summary>
     private static RequestTimeout ReadTimeout(IHeaderDictionary headers) =>
         RequestTimeout.Read(headers[ConnectProtocol.TimeoutHeader], ConnectProtocol.TimeoutHeader, ConnectProtocol.TryParseTimeout, "1 to 10 digits");
 
@@ -77,7 +77,7 @@ internal sealed class ConnectServerCall : HttpServerCall
             throw new ConnectException(Code.InvalidArgument, $"protocol error: unsupported {ConnectProtocol.ProtocolVersionHeader} '{HeaderRules.Printable(version)}': expected 1");
         }
 
-        // Responses use the request's encoding, else the client's first accepted one (§7).
+        // Responses use the request's encoding, else the client's first accepted one (docs/wire/compression.md).
         NegotiateCompression(
             _streaming ? headers[ConnectProtocol.StreamContentEncodingHeader] : headers.ContentEncoding,
             _streaming ? headers[ConnectProtocol.StreamAcceptEncodingHeader] : headers.AcceptEncoding);

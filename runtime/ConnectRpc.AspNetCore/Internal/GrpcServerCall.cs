@@ -7,7 +7,7 @@ using Microsoft.AspNetCore.Http.Features;
 namespace ConnectRpc.AspNetCore.Internal;
 
 /// <summary>
-/// One gRPC or gRPC-Web call on the server (protocol.md §2, §3). Every RPC kind uses
+/// One gRPC or gRPC-Web call on the server (docs/protocols/grpc.md, docs/protocols/grpc-web.md). Every RPC kind uses
 /// envelopes; the response headers leave with the first message, and the status and trailers
 /// end the call: as HTTP/2 trailers for gRPC, as the 0x80 frame for gRPC-Web, or all in the
 /// headers (trailers-only) when nothing else was sent.
@@ -29,7 +29,7 @@ internal sealed class GrpcServerCall : HttpServerCall
 
     /// <summary>
     /// The call for a request that <see cref="Claims"/> found to be gRPC or gRPC-Web, or null
-    /// when it was rejected with an HTTP status (§2, §3).
+    /// when it was rejected with an HTTP status (docs/protocols/grpc.md, docs/protocols/grpc-web.md).
     /// </summary>
     public static GrpcServerCall? Create(HttpContext http, ServerMethodSettings settings, GrpcWire wire, MessageCodec? codec)
     {
@@ -55,7 +55,7 @@ internal sealed class GrpcServerCall : HttpServerCall
         return new GrpcServerCall(http, settings, codec, wire);
     }
 
-    /// <summary><c>grpc-timeout</c> (§6); Kestrel keeps it in a field of its own, so the typed property skips the name lookup.</summary>
+    /// <summary><c>grpc-timeout</c> (docs/wire/timeouts.md); Kestrel keeps it in a field of its own, so the typed property skips the name lookup.</summary>
     private static RequestTimeout ReadTimeout(IHeaderDictionary headers) =>
         RequestTimeout.Read(headers.GrpcTimeout, GrpcProtocol.TimeoutHeader, GrpcProtocol.TryParseTimeout, "1 to 8 digits and a unit (H, M, S, m, u, n)");
 
@@ -107,7 +107,7 @@ internal sealed class GrpcServerCall : HttpServerCall
         Headers? trailers = ResponseSlots.TrailersOrNull;
         HttpResponse response = Http.Response;
 
-        // Trailers-only (§2, §3) when nothing went out and there are no headers to keep apart
+        // Trailers-only (docs/protocols/grpc.md#trailers-only, docs/protocols/grpc-web.md#trailers-only) when nothing went out and there are no headers to keep apart
         // from the trailers: a client reads every header of such a response as a trailer.
         if (!HeadersSent && (ResponseSlots.HeadersOrNull is not { Count: > 0 }) && (error is null || error.Headers.Count == 0))
         {
@@ -131,7 +131,7 @@ internal sealed class GrpcServerCall : HttpServerCall
         await response.BodyWriter.FlushAsync(Http.RequestAborted).ConfigureAwait(false);
     }
 
-    /// <summary>The end of the call: the application's trailers, then the error's metadata, then the status fields (§2).</summary>
+    /// <summary>The end of the call: the application's trailers, then the error's metadata, then the status fields (docs/protocols/grpc.md).</summary>
     private static Headers End(Headers? trailers, Headers? errorMetadata, ConnectException? error)
     {
         Headers end = Headers.CreateReceived((trailers?.Count ?? 0) + (errorMetadata?.Count ?? 0) + 3);

@@ -102,7 +102,7 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
     public abstract Task FinishAsync(ConnectException? error);
 
     /// <summary>
-    /// Sets the call's compressions from what the request says (§7): the encoding of its
+    /// Sets the call's compressions from what the request says (docs/wire/compression.md): the encoding of its
     /// messages (an unknown one is unimplemented) and the client's accepted list.
     /// </summary>
     protected void NegotiateCompression(string? requestEncoding, string? acceptEncoding) =>
@@ -124,7 +124,7 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
         DateTimeOffset? deadline = null;
         CancellationTokenSource? deadlineSource = null;
         CancellationTokenSource? linked = null;
-        // A timeout past the end of the calendar (grpc-timeout allows 99,999,999 hours) is no timeout (§6).
+        // A timeout past the end of the calendar (grpc-timeout allows 99,999,999 hours) is no timeout (docs/wire/timeouts.md).
         if (timeout.Value is { } value && time.GetUtcNow() is var now && value < DateTimeOffset.MaxValue - now)
         {
             deadline = now + value;
@@ -140,7 +140,7 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
         var context = new RequestContext(
             settings.Method.Procedure, headers, protocol, deadline, time, response, transport: http, linked?.Token ?? http.RequestAborted);
 
-        // Binary values are base64 on every protocol (§4); the handler should not meet a bad one.
+        // Binary values are base64 on every protocol (docs/wire/metadata.md); the handler should not meet a bad one.
         ConnectException? error = timeout.Error ?? (invalidBinaryKey is null
             ? null
             : new ConnectException(Code.InvalidArgument, $"protocol error: the binary header '{HeaderRules.Printable(invalidBinaryKey)}' is not base64"));

@@ -4,7 +4,7 @@ using System.IO.Compression;
 namespace ConnectRpc.Internal;
 
 /// <summary>
-/// A message compression (protocol.md §7). Identity is not a compressor: it is represented
+/// A message compression (docs/wire/compression.md). Identity is not a compressor: it is represented
 /// by null. Decompression stops one byte past the size limit, so a compression bomb costs at
 /// most the limit in memory.
 /// </summary>

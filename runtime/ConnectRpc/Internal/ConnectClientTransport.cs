@@ -7,7 +7,7 @@ using Google.Protobuf;
 
 namespace ConnectRpc.Internal;
 
-/// <summary>The Connect protocol on the client side (protocol.md §1).</summary>
+/// <summary>The Connect protocol on the client side (docs/protocols/connect.md).</summary>
 internal sealed class ConnectClientTransport(HttpTransportSettings settings) : IClientTransport
 {
     // Longer GET URLs risk proxy and server limits; such calls are sent as POST instead.
@@ -24,7 +24,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
             : new ConnectStreamClientCall<TRequest, TResponse>(settings, method, info, version);
     }
 
-    /// <summary><c>Connect-Timeout-Ms</c>, on unary and streaming requests alike (§6).</summary>
+    /// <summary><c>Connect-Timeout-Ms</c>, on unary and streaming requests alike (docs/wire/timeouts.md).</summary>
     private static readonly TimeoutHeader s_timeout = new(ConnectProtocol.TimeoutHeader, ConnectProtocol.FormatTimeout);
 
     private sealed class ConnectUnaryClientCall<TRequest, TResponse>(HttpTransportSettings settings, Method<TRequest, TResponse> method, ClientCallInfo info, HttpVersionChoice version)
@@ -103,7 +103,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
         }
 
         /// <summary>
-        /// A non-200 response (§1 "Client validation"): the JSON error when usable, else the HTTP
+        /// A non-200 response (docs/protocols/connect.md#client-validation): the JSON error when usable, else the HTTP
         /// status. Any other body is not read, and one over the size limit is not usable.
         /// </summary>
         private static async Task<ConnectException> ErrorAsync(HttpResponseMessage response, string? contentType, long cap, Compressor? compressor, int maxSize, CancellationToken cancellationToken)
@@ -172,7 +172,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
             return request;
         }
 
-        /// <summary>The GET URL (§1 "Unary GET"), or null when it would be too long.</summary>
+        /// <summary>The GET URL (docs/protocols/connect.md#unary-get), or null when it would be too long.</summary>
         private string? GetUrl(string url, PooledBufferWriter payload)
         {
             var builder = new StringBuilder(url.Length + 64 + (payload.WrittenCount * 4 / 3));
@@ -252,7 +252,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
             return false;
         }
 
-        /// <summary>The end-stream message (§1 "Streaming"): the error, if any, and the trailers.</summary>
+        /// <summary>The end-stream message (docs/protocols/connect.md#streaming): the error, if any, and the trailers.</summary>
         protected override ConnectException? ReadEnd(ReadOnlySequence<byte> payload)
         {
             Headers trailers = Headers.CreateReceived(4);

@@ -5,10 +5,10 @@ using Google.Protobuf;
 
 namespace ConnectRpc.Internal;
 
-/// <summary>gRPC and gRPC-Web (binary or text) on the client side (protocol.md §2, §3).</summary>
+/// <summary>gRPC and gRPC-Web (binary or text) on the client side (docs/protocols/grpc.md, docs/protocols/grpc-web.md).</summary>
 internal sealed class GrpcClientTransport(HttpTransportSettings settings, GrpcWire wire) : IClientTransport
 {
-    /// <summary><c>grpc-timeout</c> (§6).</summary>
+    /// <summary><c>grpc-timeout</c> (docs/wire/timeouts.md).</summary>
     private static readonly TimeoutHeader s_timeout = new(GrpcProtocol.TimeoutHeader, GrpcProtocol.FormatTimeout);
 
     public ClientCall<TRequest, TResponse> CreateCall<TRequest, TResponse>(Method<TRequest, TResponse> method, ClientCallInfo info)
@@ -40,7 +40,7 @@ internal sealed class GrpcClientTransport(HttpTransportSettings settings, GrpcWi
             HttpRequestHeaders headers = request.Headers;
             if (wire == GrpcWire.Grpc)
             {
-                // Lets the server see that trailers survive the path (§2).
+                // Lets the server see that trailers survive the path (docs/protocols/grpc.md#requests).
                 headers.TryAddWithoutValidation("TE", "trailers");
             }
             else if (wire == GrpcWire.WebText)
@@ -124,7 +124,7 @@ internal sealed class GrpcClientTransport(HttpTransportSettings settings, GrpcWi
                 ? status
                 : throw new ConnectException(Code.Internal, "protocol error: the response ended without the gRPC-Web trailers");
 
-        /// <summary>The gRPC-Web trailer frame (§3): the trailers, and the status among them.</summary>
+        /// <summary>The gRPC-Web trailer frame (docs/protocols/grpc-web.md): the trailers, and the status among them.</summary>
         protected override ConnectException? ReadEnd(ReadOnlySequence<byte> payload)
         {
             Headers trailers = Headers.CreateReceived(4);
@@ -133,7 +133,7 @@ internal sealed class GrpcClientTransport(HttpTransportSettings settings, GrpcWi
         }
 
         /// <summary>
-        /// A trailers-only response (§2): the status and trailers came as headers, so every
+        /// A trailers-only response (docs/protocols/grpc.md#trailers-only): the status and trailers came as headers, so every
         /// header but the content type is a trailer. False when there is no status in the headers.
         /// </summary>
         private bool TryTrailersOnly(out ConnectException? status)

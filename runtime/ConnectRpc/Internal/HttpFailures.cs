@@ -10,7 +10,7 @@ namespace ConnectRpc.Internal;
 /// </summary>
 internal static class HttpFailures
 {
-    /// <summary>A response with an HTTP status and no usable RPC code (§5 "HTTP status → code").</summary>
+    /// <summary>A response with an HTTP status and no usable RPC code (docs/wire/errors.md#http-status-to-code).</summary>
     public static ConnectException FromStatus(int status) =>
         new(
             CodeMapping.FromHttpStatus(status),
@@ -23,7 +23,7 @@ internal static class HttpFailures
     /// </summary>
     public static ConnectException? Map(Exception ex, CancellationToken cancellationToken) => ex switch
     {
-        // A stream reset before the response headers maps like one while reading (§2).
+        // A stream reset before the response headers maps like one while reading (docs/protocols/grpc.md#stream-resets).
         HttpRequestException { InnerException: HttpProtocolException reset } => FromReset(reset),
         HttpRequestException => new ConnectException(Code.Unavailable, ex.Message, ex),
         IOException io when !cancellationToken.IsCancellationRequested => FromRead(io),
@@ -34,8 +34,8 @@ internal static class HttpFailures
     public static bool IsHttpFailure(ConnectException error) => error.InnerException is HttpRequestException or IOException;
 
     /// <summary>
-    /// A failure while reading a response body. An HTTP/2 stream reset maps as §2 "RST_STREAM
-    /// mapping" says; anything else means the connection broke (unavailable).
+    /// A failure while reading a response body. An HTTP/2 stream reset maps as the table in
+    /// docs/protocols/grpc.md#stream-resets says; anything else means the connection broke (unavailable).
     /// </summary>
     private static ConnectException FromRead(IOException ex) =>
         ex is HttpProtocolException reset

@@ -89,7 +89,7 @@ internal sealed class HttpTransportSettings
     public Uri Url(Method method) => _urls.GetOrAdd(method, static (m, prefix) => new Uri(prefix + m.Procedure), _prefix);
 
     /// <summary>
-    /// The HTTP version and policy of a call (design.md "HTTP versions"): what the options ask
+    /// The HTTP version and policy of a call (docs/architecture.md#http-versions): what the options ask
     /// for; otherwise HTTP/2 by ALPN over TLS and HTTP/1.1 over cleartext, except gRPC
     /// (<paramref name="http2Only"/>), which is always HTTP/2, with prior knowledge over
     /// cleartext. Bidi needs HTTP/2 end to end, so it never falls back, and over HTTP/1.1 it
@@ -117,7 +117,7 @@ internal sealed class HttpTransportSettings
     /// <summary>
     /// A request with the application's headers, the protocol's timeout header for the time
     /// left (read from the call's one clock, so it matches the deadline the call enforces), and
-    /// a <c>User-Agent</c> naming this runtime (grpc's form for gRPC and gRPC-Web, §2) unless the
+    /// a <c>User-Agent</c> naming this runtime (grpc's form for gRPC and gRPC-Web, docs/protocols/grpc.md) unless the
     /// application or the HttpClient set one.
     /// </summary>
     /// <param name="httpMethod">GET or POST.</param>
