@@ -68,4 +68,17 @@ public sealed class ConnectServerOptions
 
     /// <summary>Interceptors that every call passes through; the first is the outermost.</summary>
     public IList<ServerInterceptor> Interceptors { get; } = new List<ServerInterceptor>();
+
+    /// <summary>
+    /// Request header keys whose values a call's trace span records, as
+    /// <c>rpc.request.metadata.&lt;key&gt;</c>. Empty by default: headers may carry secrets, so
+    /// only keys named here are ever recorded.
+    /// </summary>
+    public IList<string> TracedRequestMetadata { get; } = new List<string>();
+
+    /// <summary>
+    /// Response header and trailer keys whose values a call's trace span records, as
+    /// <c>rpc.response.metadata.&lt;key&gt;</c>. Empty by default.
+    /// </summary>
+    public IList<string> TracedResponseMetadata { get; } = new List<string>();
 }

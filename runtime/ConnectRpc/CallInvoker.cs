@@ -33,7 +33,7 @@ public sealed class CallInvoker
     {
         BaseAddress = ParseBaseUrl(baseUrl);
         _options = options?.Clone() ?? new ConnectClientOptions();
-        _settings = SettingsFor(ClientTransports.Create(s_sharedInvoker.Value, BaseAddress, _options), _options, TimeProvider.System);
+        _settings = new ClientCallSettings(ClientTransports.Create(s_sharedInvoker.Value, BaseAddress, _options), BaseAddress, _options, TimeProvider.System);
     }
 
     /// <summary>
@@ -54,14 +54,14 @@ public sealed class CallInvoker
             ? ParseBaseUrl(address.OriginalString, nameof(httpClient))
             : throw new ArgumentException("The HttpClient needs a BaseAddress: the server's base URL.", nameof(httpClient));
         _options = options?.Clone() ?? new ConnectClientOptions();
-        _settings = SettingsFor(ClientTransports.Create(httpClient, BaseAddress, _options), _options, TimeProvider.System);
+        _settings = new ClientCallSettings(ClientTransports.Create(httpClient, BaseAddress, _options), BaseAddress, _options, TimeProvider.System);
     }
 
     internal CallInvoker(IClientTransport transport, Uri baseAddress, ConnectClientOptions? options, TimeProvider? time = null)
     {
         BaseAddress = baseAddress;
         _options = options?.Clone() ?? new ConnectClientOptions();
-        _settings = SettingsFor(transport, _options, time ?? TimeProvider.System);
+        _settings = new ClientCallSettings(transport, BaseAddress, _options, time ?? TimeProvider.System);
     }
 
     /// <summary>The server's base URL; procedure paths are appended to it.</summary>
@@ -151,9 +151,6 @@ public sealed class CallInvoker
 
         return new ClientCallRunner<TRequest, TResponse>(_settings, method, headers, timeout, ResponseMetadata.Current);
     }
-
-    private static ClientCallSettings SettingsFor(IClientTransport transport, ConnectClientOptions options, TimeProvider time) =>
-        new(transport, [.. options.Interceptors], options.Timeout, time);
 
     private static Uri ParseBaseUrl(string baseUrl) => ParseBaseUrl(baseUrl, nameof(baseUrl));
 

@@ -16,6 +16,8 @@ public sealed class ConnectClientOptions
     private TimeSpan? _timeout;
     private List<ClientInterceptor> _interceptors = [];
     private List<string> _acceptCompression = ["gzip", "br"];
+    private List<string> _tracedRequestMetadata = [];
+    private List<string> _tracedResponseMetadata = [];
 
     /// <summary>
     /// The wire protocol of every method of the client. Default: <see cref="Protocol.Connect"/>.
@@ -92,12 +94,27 @@ public sealed class ConnectClientOptions
     /// </summary>
     public IList<ClientInterceptor> Interceptors => _interceptors;
 
+    /// <summary>
+    /// Request header keys whose values the call's trace span records, as
+    /// <c>rpc.request.metadata.&lt;key&gt;</c>. Empty by default: headers may carry secrets, so
+    /// only keys named here are ever recorded.
+    /// </summary>
+    public IList<string> TracedRequestMetadata => _tracedRequestMetadata;
+
+    /// <summary>
+    /// Response header and trailer keys whose values the call's trace span records, as
+    /// <c>rpc.response.metadata.&lt;key&gt;</c>. Empty by default.
+    /// </summary>
+    public IList<string> TracedResponseMetadata => _tracedResponseMetadata;
+
     /// <summary>A copy, so a client is unaffected by later changes to the options it was given.</summary>
     internal ConnectClientOptions Clone()
     {
         var copy = (ConnectClientOptions)MemberwiseClone();
         copy._interceptors = [.. _interceptors];
         copy._acceptCompression = [.. _acceptCompression];
+        copy._tracedRequestMetadata = [.. _tracedRequestMetadata];
+        copy._tracedResponseMetadata = [.. _tracedResponseMetadata];
         if (copy._interceptors.Contains(null!))
         {
             throw new ArgumentException("ConnectClientOptions.Interceptors contains null.", "options");

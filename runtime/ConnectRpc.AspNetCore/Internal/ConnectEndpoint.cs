@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using ConnectRpc.Internal;
 using Microsoft.AspNetCore.Http;
@@ -85,6 +86,15 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
             rate.MinDataRate = null;
         }
 
+        // The call's span is a child of the HTTP request's (the current activity), and the
+        // current activity of the handler.
+        RpcTelemetry telemetry = ServerMethodSettings.Telemetry;
+        bool traced = telemetry.Enabled;
+        long start = traced ? Stopwatch.GetTimestamp() : 0;
+        HostString host = request.Host;
+        Activity? activity = traced
+            ? telemetry.StartCall(method, call.Context.Protocol, host.Host, host.Port, call.Context.RequestHeaders, _settings.TracedRequestMetadata)
+            : null;
         ConnectException? error = null;
         try
         {
@@ -107,6 +117,21 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
         }
         finally
         {
+            if (traced)
+            {
+                telemetry.EndCall(
+                    activity,
+                    start,
+                    method,
+                    call.Context.Protocol,
+                    host.Host,
+                    host.Port,
+                    error,
+                    call.ResponseSlots.HeadersOrNull,
+                    call.ResponseSlots.TrailersOrNull,
+                    _settings.TracedResponseMetadata);
+            }
+
             call.Dispose();
         }
     }

@@ -70,7 +70,7 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
     protected int CompressMinBytes => _settings.CompressMinBytes;
 
     /// <summary>The response headers and trailers the handler wrote, kept by the call itself.</summary>
-    protected ResponseMetadataSlots ResponseSlots { get; }
+    public ResponseMetadataSlots ResponseSlots { get; }
 
     /// <summary>The encoding of compressed request messages, or null.</summary>
     protected Compressor? RequestCompressor { get; private set; }

@@ -22,7 +22,12 @@ internal sealed class ServerMethodSettings
         Streaming = method.Kind != MethodKind.Unary;
         GetAllowed = method.Kind == MethodKind.Unary && method.Idempotency == IdempotencyLevel.NoSideEffects;
         AcceptPost = Streaming ? StreamAcceptPost : UnaryAcceptPost;
+        TracedRequestMetadata = [.. options.TracedRequestMetadata];
+        TracedResponseMetadata = [.. options.TracedResponseMetadata];
     }
+
+    /// <summary>The server side's spans and call durations.</summary>
+    public static RpcTelemetry Telemetry { get; } = new(typeof(ServerMethodSettings).Assembly, server: true);
 
     public Method Method { get; }
 
@@ -46,4 +51,10 @@ internal sealed class ServerMethodSettings
 
     /// <summary>The 415 response's <c>Accept-Post</c>: every content type the method accepts.</summary>
     public string AcceptPost { get; }
+
+    /// <summary>The request metadata keys a span records.</summary>
+    public IList<string> TracedRequestMetadata { get; }
+
+    /// <summary>The response metadata keys a span records.</summary>
+    public IList<string> TracedResponseMetadata { get; }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Google.Protobuf;
 
@@ -31,8 +32,10 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
     public async Task<TResponse> RunSingleResponseAsync(RequestSource<TRequest> requests, CancellationToken cancellationToken)
     {
         using var lifetime = new CallLifetime(_settings.Time, _timeout, cancellationToken);
+        TracedCall trace = TracedCall.Start(_settings, _method, _headers);
         ClientCall<TRequest, TResponse>? call = null;
         Task sending = Task.CompletedTask;
+        ConnectException? failure = null;
         try
         {
             call = await StartAsync(lifetime).ConfigureAwait(false);
@@ -50,11 +53,13 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
         }
         catch (Exception ex)
         {
-            throw Fail(call, ex, lifetime);
+            failure = Fail(call, ex, lifetime);
+            throw failure;
         }
         finally
         {
             await EndAsync(call, sending, lifetime).ConfigureAwait(false);
+            trace.End(_settings, _method, failure, call);
         }
     }
 
@@ -69,8 +74,10 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
             : null;
         using var lifetime = new CallLifetime(
             _settings.Time, _timeout, both?.Token ?? (enumeratorToken.CanBeCanceled ? enumeratorToken : callToken));
+        TracedCall trace = TracedCall.Start(_settings, _method, _headers);
         ClientCall<TRequest, TResponse>? call = null;
         Task sending = Task.CompletedTask;
+        ConnectException? failure = null;
         bool headersReported = false;
         bool ended = false;
         try
@@ -95,7 +102,8 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
                 catch (Exception ex)
                 {
                     ended = true;
-                    throw Fail(call, ex, lifetime);
+                    failure = Fail(call, ex, lifetime);
+                    throw failure;
                 }
 
                 if (!headersReported)
@@ -121,9 +129,11 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
                 // Abandoned early (break or dispose): cancel the call; trailers stay empty.
                 lifetime.Abandon();
                 _scope?.OnCompleted(call?.ResponseHeaders ?? Headers.Empty, Headers.Empty);
+                failure = new ConnectException(Code.Canceled, "The caller stopped reading the responses.");
             }
 
             await EndAsync(call, sending, lifetime).ConfigureAwait(false);
+            trace.End(_settings, _method, failure, call);
         }
     }
 
@@ -255,17 +265,83 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
 /// the protocol's transport, the interceptors, the default timeout and the one clock of
 /// every deadline and timeout header.
 /// </summary>
-internal sealed class ClientCallSettings(IClientTransport transport, IReadOnlyList<ClientInterceptor> interceptors, TimeSpan? defaultTimeout, TimeProvider time)
+internal sealed class ClientCallSettings(IClientTransport transport, Uri baseAddress, ConnectClientOptions options, TimeProvider time)
 {
+    /// <summary>The client side's spans and call durations.</summary>
+    public static RpcTelemetry Telemetry { get; } = new(typeof(ClientCallSettings).Assembly, server: false);
+
     public IClientTransport Transport { get; } = transport;
 
     /// <summary>The interceptors, the first outermost.</summary>
-    public IReadOnlyList<ClientInterceptor> Interceptors { get; } = interceptors;
+    public IReadOnlyList<ClientInterceptor> Interceptors { get; } = [.. options.Interceptors];
 
     /// <summary>The timeout of a call that names none, or null.</summary>
-    public TimeSpan? DefaultTimeout { get; } = defaultTimeout;
+    public TimeSpan? DefaultTimeout { get; } = options.Timeout;
 
     public TimeProvider Time { get; } = time;
+
+    public Protocol Protocol { get; } = options.Protocol;
+
+    /// <summary>The server's host, as the conventions' <c>server.address</c>.</summary>
+    public string ServerAddress { get; } = baseAddress.IdnHost;
+
+    public int ServerPort { get; } = baseAddress.Port;
+
+    public IList<string> TracedRequestMetadata { get; } = options.TracedRequestMetadata;
+
+    public IList<string> TracedResponseMetadata { get; } = options.TracedResponseMetadata;
+}
+
+/// <summary>
+/// A call's span and the start of its duration, when anyone listens; a default value (no
+/// listener) records nothing.
+/// </summary>
+internal readonly struct TracedCall
+{
+    private readonly Activity? _activity;
+    private readonly long _start;
+
+    private TracedCall(Activity? activity, long start)
+    {
+        _activity = activity;
+        _start = start;
+    }
+
+    public static TracedCall Start(ClientCallSettings settings, Method method, Headers requestHeaders)
+    {
+        RpcTelemetry telemetry = ClientCallSettings.Telemetry;
+        if (!telemetry.Enabled)
+        {
+            return default;
+        }
+
+        return new TracedCall(
+            telemetry.StartCall(method, settings.Protocol, settings.ServerAddress, settings.ServerPort, requestHeaders, settings.TracedRequestMetadata),
+            Stopwatch.GetTimestamp());
+    }
+
+    /// <summary>Ends the span and records the duration: the call's outcome and what the server sent back.</summary>
+    public void End<TRequest, TResponse>(ClientCallSettings settings, Method method, ConnectException? failure, ClientCall<TRequest, TResponse>? call)
+        where TRequest : class, IMessage<TRequest>
+        where TResponse : class, IMessage<TResponse>
+    {
+        if (_start == 0)
+        {
+            return;
+        }
+
+        ClientCallSettings.Telemetry.EndCall(
+            _activity,
+            _start,
+            method,
+            settings.Protocol,
+            settings.ServerAddress,
+            settings.ServerPort,
+            failure,
+            failure?.Headers ?? call?.ResponseHeaders,
+            failure?.Trailers ?? call?.ResponseTrailers,
+            settings.TracedResponseMetadata);
+    }
 }
 
 /// <summary>
