@@ -81,4 +81,31 @@ public sealed class ConnectServerOptions
     /// <c>rpc.response.metadata.&lt;key&gt;</c>. Empty by default.
     /// </summary>
     public IList<string> TracedResponseMetadata { get; } = new List<string>();
+
+    /// <summary>A copy for one service's options, which start from the server's.</summary>
+    internal ConnectServerOptions Clone()
+    {
+        var copy = new ConnectServerOptions
+        {
+            MaxReceiveMessageSize = MaxReceiveMessageSize,
+            MaxSendMessageSize = MaxSendMessageSize,
+            CompressMinBytes = CompressMinBytes,
+        };
+        foreach (ServerInterceptor interceptor in Interceptors)
+        {
+            copy.Interceptors.Add(interceptor);
+        }
+
+        foreach (string key in TracedRequestMetadata)
+        {
+            copy.TracedRequestMetadata.Add(key);
+        }
+
+        foreach (string key in TracedResponseMetadata)
+        {
+            copy.TracedResponseMetadata.Add(key);
+        }
+
+        return copy;
+    }
 }

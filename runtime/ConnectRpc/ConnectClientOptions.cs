@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using ConnectRpc.Internal;
 
 namespace ConnectRpc;
@@ -6,7 +7,11 @@ namespace ConnectRpc;
 /// How a client talks to a server. Every method of a generated client uses the same options;
 /// per-call values (headers, timeout, cancellation) are method parameters.
 /// </summary>
-public sealed class ConnectClientOptions
+/// <remarks>
+/// Not sealed only so that <see cref="ConnectClientFactoryOptions"/> can add what a client
+/// registered with <c>AddConnectClient</c> needs.
+/// </remarks>
+public class ConnectClientOptions
 {
     /// <summary>The default <see cref="MaxReceiveMessageSize"/>: 4 MiB, as in gRPC.</summary>
     public const int DefaultMaxReceiveMessageSize = 4 * 1024 * 1024;
@@ -106,6 +111,19 @@ public sealed class ConnectClientOptions
     /// <c>rpc.response.metadata.&lt;key&gt;</c>. Empty by default.
     /// </summary>
     public IList<string> TracedResponseMetadata => _tracedResponseMetadata;
+
+    /// <summary>
+    /// Where the client writes its per-call debug logs (category <c>ConnectRpc.Client</c>: call
+    /// started, call ended with its code and duration). Null writes none. Clients registered
+    /// with <c>AddConnectClient</c> use the application's.
+    /// </summary>
+    public ILoggerFactory? LoggerFactory { get; set; }
+
+    /// <summary>
+    /// The context of the server call that this client's calls are made inside of, if any:
+    /// its deadline and cancellation then bound every call (call-context propagation).
+    /// </summary>
+    internal Func<RequestContext?>? ParentContext { get; set; }
 
     /// <summary>A copy, so a client is unaffected by later changes to the options it was given.</summary>
     internal ConnectClientOptions Clone()

@@ -90,7 +90,15 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
         // current activity of the handler.
         RpcTelemetry telemetry = ServerMethodSettings.Telemetry;
         bool traced = telemetry.Enabled;
-        long start = traced ? Stopwatch.GetTimestamp() : 0;
+        bool logged = _logger.IsEnabled(LogLevel.Debug);
+        long start = traced || logged ? Stopwatch.GetTimestamp() : 0;
+        if (logged)
+        {
+            ServerLog.CallStarted(_logger, method.Procedure, call.Context.Protocol);
+        }
+
+        // Where a client propagating call context finds this call (EnableCallContextPropagation).
+        http.Features.Set(call);
         HostString host = request.Host;
         Activity? activity = traced
             ? telemetry.StartCall(method, call.Context.Protocol, host.Host, host.Port, call.Context.RequestHeaders, _settings.TracedRequestMetadata)
@@ -117,6 +125,11 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
         }
         finally
         {
+            if (logged)
+            {
+                ServerLog.CallEnded(_logger, method.Procedure, error is null ? "ok" : error.Code.ToWireName(), Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            }
+
             if (traced)
             {
                 telemetry.EndCall(
@@ -137,11 +150,11 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
     }
 
     private Task InvokeService(ServerCall call) =>
-        _method.InvokeAsync(_activator.Get(ServerCallOf(call).Http, out _), call);
+        _method.InvokeAsync(_activator.Get(HttpServerCall.Of(call).Http, out _), call);
 
     private async Task InvokeServiceAsync(ServerCall call)
     {
-        TService service = _activator.Get(ServerCallOf(call).Http, out bool created);
+        TService service = _activator.Get(HttpServerCall.Of(call).Http, out bool created);
         try
         {
             await _method.InvokeAsync(service, call).ConfigureAwait(false);
@@ -154,17 +167,6 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
             }
         }
     }
-
-    /// <summary>
-    /// The server's own call under whatever the interceptors passed on. A call's context is
-    /// fixed and a <see cref="DelegatingServerCall"/> shares its inner call's, so the handler
-    /// always writes into the context this server sends from. A call that wraps nothing of the
-    /// server's could only hand the handler a context nobody sends: that is refused.
-    /// </summary>
-    private static HttpServerCall ServerCallOf(ServerCall call) =>
-        call.Origin as HttpServerCall ?? throw new InvalidOperationException(
-            $"An interceptor passed the handler a {call.GetType()} that does not wrap the server's call; " +
-            "derive interceptor calls from DelegatingServerCall.");
 
     private ConnectException ToConnectException(Exception ex, HttpServerCall call, HttpContext http)
     {
@@ -210,4 +212,10 @@ internal static partial class ServerLog
 
     [LoggerMessage(3, LogLevel.Debug, "The request body of {Procedure} was refused by the HTTP server.")]
     public static partial void BadRequestBody(ILogger logger, string procedure, Exception exception);
+
+    [LoggerMessage(4, LogLevel.Debug, "Call {Procedure} started over {Protocol}.")]
+    public static partial void CallStarted(ILogger logger, string procedure, Protocol protocol);
+
+    [LoggerMessage(5, LogLevel.Debug, "Call {Procedure} ended: {Code} after {ElapsedMilliseconds:0.0} ms.")]
+    public static partial void CallEnded(ILogger logger, string procedure, string code, double elapsedMilliseconds);
 }

@@ -108,6 +108,17 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
     protected void NegotiateCompression(string? requestEncoding, string? acceptEncoding) =>
         (RequestCompressor, ResponseCompressor) = Compressor.Negotiate(requestEncoding, acceptEncoding, Code.Unimplemented);
 
+    /// <summary>
+    /// The server's own call under whatever the interceptors passed on. A call's context is
+    /// fixed and a <see cref="DelegatingServerCall"/> shares its inner call's, so the handler
+    /// always writes into the context this server sends from. A call that wraps nothing of the
+    /// server's could only hand the handler a context nobody sends: that is refused.
+    /// </summary>
+    public static HttpServerCall Of(ServerCall call) =>
+        call.Origin as HttpServerCall ?? throw new InvalidOperationException(
+            $"An interceptor passed the handler a {call.GetType()} that does not wrap the server's call; " +
+            "derive interceptor calls from DelegatingServerCall.");
+
     /// <summary>Answers a request that no call was made for with an HTTP status (and a header explaining it).</summary>
     public static void Reject(HttpContext http, int status, string? header, string? value)
     {

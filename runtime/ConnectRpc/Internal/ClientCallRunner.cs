@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
 using Google.Protobuf;
 
 namespace ConnectRpc.Internal;
@@ -31,8 +32,10 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
     /// <summary>Unary and client streaming: exactly one response message.</summary>
     public async Task<TResponse> RunSingleResponseAsync(RequestSource<TRequest> requests, CancellationToken cancellationToken)
     {
-        using var lifetime = new CallLifetime(_settings.Time, _timeout, cancellationToken);
-        TracedCall trace = TracedCall.Start(_settings, _method, _headers);
+        TimeSpan? timeout = _settings.Inherit(_timeout, ref cancellationToken, out CancellationTokenSource? inherited);
+        using CancellationTokenSource? parent = inherited;
+        using var lifetime = new CallLifetime(_settings.Time, timeout, cancellationToken);
+        ObservedCall trace = ObservedCall.Start(_settings, _method, _headers);
         ClientCall<TRequest, TResponse>? call = null;
         Task sending = Task.CompletedTask;
         ConnectException? failure = null;
@@ -72,9 +75,11 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
         using CancellationTokenSource? both = enumeratorToken.CanBeCanceled && callToken.CanBeCanceled
             ? CancellationTokenSource.CreateLinkedTokenSource(callToken, enumeratorToken)
             : null;
-        using var lifetime = new CallLifetime(
-            _settings.Time, _timeout, both?.Token ?? (enumeratorToken.CanBeCanceled ? enumeratorToken : callToken));
-        TracedCall trace = TracedCall.Start(_settings, _method, _headers);
+        CancellationToken token = both?.Token ?? (enumeratorToken.CanBeCanceled ? enumeratorToken : callToken);
+        TimeSpan? timeout = _settings.Inherit(_timeout, ref token, out CancellationTokenSource? inherited);
+        using CancellationTokenSource? parent = inherited;
+        using var lifetime = new CallLifetime(_settings.Time, timeout, token);
+        ObservedCall trace = ObservedCall.Start(_settings, _method, _headers);
         ClientCall<TRequest, TResponse>? call = null;
         Task sending = Task.CompletedTask;
         ConnectException? failure = null;
@@ -273,7 +278,9 @@ internal sealed class ClientCallSettings(IClientTransport transport, Uri baseAdd
     public IClientTransport Transport { get; } = transport;
 
     /// <summary>The interceptors, the first outermost.</summary>
-    public IReadOnlyList<ClientInterceptor> Interceptors { get; } = [.. options.Interceptors];
+    public IReadOnlyList<ClientInterceptor> Interceptors { get; } = options.Interceptors.Any(i => i is IActivatedClientInterceptor)
+        ? throw new ArgumentException("Interceptors.Add<T>() needs a client made by AddConnectClient, which makes the interceptor from the application's services.", nameof(options))
+        : [.. options.Interceptors];
 
     /// <summary>The timeout of a call that names none, or null.</summary>
     public TimeSpan? DefaultTimeout { get; } = options.Timeout;
@@ -290,37 +297,84 @@ internal sealed class ClientCallSettings(IClientTransport transport, Uri baseAdd
     public IList<string> TracedRequestMetadata { get; } = options.TracedRequestMetadata;
 
     public IList<string> TracedResponseMetadata { get; } = options.TracedResponseMetadata;
+
+    /// <summary>The per-call debug logger, or null.</summary>
+    public ILogger? Logger { get; } = options.LoggerFactory?.CreateLogger("ConnectRpc.Client");
+
+    private Func<RequestContext?>? ParentContext { get; } = options.ParentContext;
+
+    /// <summary>
+    /// A call's timeout and caller token, bounded by the server call it is made inside of when
+    /// the client propagates call context: the earlier deadline wins, and the server call's
+    /// cancellation cancels this call too (through <paramref name="linked"/>, which the caller disposes).
+    /// </summary>
+    public TimeSpan? Inherit(TimeSpan? timeout, ref CancellationToken token, out CancellationTokenSource? linked)
+    {
+        linked = null;
+        if (ParentContext?.Invoke() is not { } parent)
+        {
+            return timeout;
+        }
+
+        if (parent.Timeout is { } left && (timeout is null || left < timeout))
+        {
+            timeout = left;
+        }
+
+        if (parent.CancellationToken.CanBeCanceled)
+        {
+            if (token.CanBeCanceled)
+            {
+                linked = CancellationTokenSource.CreateLinkedTokenSource(token, parent.CancellationToken);
+                token = linked.Token;
+            }
+            else
+            {
+                token = parent.CancellationToken;
+            }
+        }
+
+        return timeout;
+    }
 }
 
 /// <summary>
-/// A call's span and the start of its duration, when anyone listens; a default value (no
-/// listener) records nothing.
+/// What the client observes of a call: its span and call duration when anyone listens, and
+/// its debug logs when the logger asks for them. A default value records nothing.
 /// </summary>
-internal readonly struct TracedCall
+internal readonly struct ObservedCall
 {
     private readonly Activity? _activity;
     private readonly long _start;
 
-    private TracedCall(Activity? activity, long start)
+    private ObservedCall(Activity? activity, long start)
     {
         _activity = activity;
         _start = start;
     }
 
-    public static TracedCall Start(ClientCallSettings settings, Method method, Headers requestHeaders)
+    public static ObservedCall Start(ClientCallSettings settings, Method method, Headers requestHeaders)
     {
         RpcTelemetry telemetry = ClientCallSettings.Telemetry;
-        if (!telemetry.Enabled)
+        bool traced = telemetry.Enabled;
+        bool logged = settings.Logger?.IsEnabled(LogLevel.Debug) == true;
+        if (!traced && !logged)
         {
             return default;
         }
 
-        return new TracedCall(
-            telemetry.StartCall(method, settings.Protocol, settings.ServerAddress, settings.ServerPort, requestHeaders, settings.TracedRequestMetadata),
-            Stopwatch.GetTimestamp());
+        if (logged)
+        {
+            ClientLog.CallStarted(settings.Logger!, method.Procedure, settings.Protocol);
+        }
+
+        Activity? activity = traced
+            ? telemetry.StartCall(method, settings.Protocol, settings.ServerAddress, settings.ServerPort, requestHeaders, settings.TracedRequestMetadata)
+            : null;
+        return new ObservedCall(activity, Stopwatch.GetTimestamp());
     }
 
-    /// <summary>Ends the span and records the duration: the call's outcome and what the server sent back.</summary>
+    /// <summary>Ends the span, records the duration and logs the end: the call's outcome and what the server sent back.</summary>
     public void End<TRequest, TResponse>(ClientCallSettings settings, Method method, ConnectException? failure, ClientCall<TRequest, TResponse>? call)
         where TRequest : class, IMessage<TRequest>
         where TResponse : class, IMessage<TResponse>
@@ -328,6 +382,11 @@ internal readonly struct TracedCall
         if (_start == 0)
         {
             return;
+        }
+
+        if (settings.Logger is { } logger && logger.IsEnabled(LogLevel.Debug))
+        {
+            ClientLog.CallEnded(logger, method.Procedure, failure is null ? "ok" : failure.Code.ToWireName(), Stopwatch.GetElapsedTime(_start).TotalMilliseconds);
         }
 
         ClientCallSettings.Telemetry.EndCall(
@@ -342,6 +401,16 @@ internal readonly struct TracedCall
             failure?.Trailers ?? call?.ResponseTrailers,
             settings.TracedResponseMetadata);
     }
+}
+
+/// <summary>The client's per-call debug logs, with stable event ids.</summary>
+internal static partial class ClientLog
+{
+    [LoggerMessage(1, LogLevel.Debug, "Starting call {Procedure} over {Protocol}.")]
+    public static partial void CallStarted(ILogger logger, string procedure, Protocol protocol);
+
+    [LoggerMessage(2, LogLevel.Debug, "Call {Procedure} ended: {Code} after {ElapsedMilliseconds:0.0} ms.")]
+    public static partial void CallEnded(ILogger logger, string procedure, string code, double elapsedMilliseconds);
 }
 
 /// <summary>
