@@ -122,7 +122,7 @@ load: ## Run only the load and fault tests (LoadAndFaultTests) at LOAD_SCALE (4:
 	CONNECT_LOAD_SCALE=$(LOAD_SCALE) dotnet test runtime/ConnectRpc.AspNetCore.Tests --nologo \
 		--filter "FullyQualifiedName~LoadAndFaultTests" --logger "console;verbosity=detailed"
 
-golden: plugin tools ## Regenerate testdata/*/golden from the current plugin (review the diff!)
+golden: plugin tools ## Regenerate testdata/*/golden and runtime/ConnectRpc.AspNetCore/Generated from the current plugin (review the diff!)
 	UPDATE_GOLDEN=1 CONNECT_PLUGIN=$(CURDIR)/$(PLUGIN) dotnet test plugin/ProtocGenConnectCSharp.Tests --nologo \
 		--filter "FullyQualifiedName~GoldenTests.Protoc"
 

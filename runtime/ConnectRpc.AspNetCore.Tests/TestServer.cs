@@ -50,6 +50,9 @@ public sealed class TestServer : IAsyncDisposable
 
     public TestGreetService Service => _app.Services.GetRequiredService<TestGreetService>();
 
+    /// <summary>The application's services.</summary>
+    public IServiceProvider Services => _app.Services;
+
     public static Task<TestServer> StartAsync(Action<ConnectServerOptions>? configure = null, bool tls = false) =>
         StartAsync(configure, tls, services: null, map: static app => app.MapConnectService<TestGreetService>(IGreetService.BindService));
 

@@ -7,7 +7,7 @@ namespace Greet.Server;
 /// <summary>
 /// An example server interceptor: every call must carry <c>authorization: Bearer &lt;token&gt;</c>
 /// with the expected token, or it ends with <see cref="Code.Unauthenticated"/> before the
-/// handler runs. Register it with
+/// handler runs (except health checks, which probes make without one). Register it with
 /// <c>builder.Services.AddConnect(options =&gt; options.Interceptors.Add(new BearerTokenInterceptor(token)))</c>.
 /// </summary>
 /// <remarks>
@@ -21,8 +21,16 @@ internal sealed class BearerTokenInterceptor(string token) : ServerInterceptor
 
     private readonly byte[] _expected = Encoding.UTF8.GetBytes(token);
 
+    /// <summary>Health probes (Kubernetes, load balancers) carry no credentials: health answers anyone.</summary>
+    private const string HealthService = "grpc.health.v1.Health";
+
     public override Task InterceptAsync(ServerCall call, ServerCallHandler next)
     {
+        if (call.Method.ServiceName == HealthService)
+        {
+            return next(call);
+        }
+
         string? authorization = call.Context.RequestHeaders.Get("authorization");
         if (authorization is null || !authorization.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase))
         {
