@@ -298,6 +298,7 @@ internal static class Generator
         w.Indent().Line($"where TService : class, {s.Qualified(service.ServerInterface)}").Outdent();
         w.Open();
         w.Line("global::System.ArgumentNullException.ThrowIfNull(binder);");
+        w.Line($"binder.Descriptor = {s.QualifiedConnectClass}.Descriptor;");
         foreach (MethodModel m in service.Methods)
         {
             string input = InputName(m.Kind);

@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using Grpc.Health.V1;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;

@@ -191,6 +191,7 @@ namespace Collide.V1
             where TService : class, global::Collide.V1.ICollider
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Collide.V1.ColliderConnect.Descriptor;
             binder.AddUnary(global::Collide.V1.ColliderConnect.ProceduresMethod, static (service, request, context) => service.ProceduresAsync(request, context));
             binder.AddUnary(global::Collide.V1.ColliderConnect.ServiceNameMethod, static (service, request, context) => service.ServiceNameAsync(request, context));
             binder.AddUnary(global::Collide.V1.ColliderConnect.DescriptorMethod, static (service, request, context) => service.DescriptorAsync(request, context));
@@ -420,6 +421,7 @@ namespace Collide.V1
             where TService : class, global::Collide.V1.ILowerCaseService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Collide.V1.LowerCaseServiceConnect.Descriptor;
             binder.AddUnary(global::Collide.V1.LowerCaseServiceConnect.DoItMethod, static (service, request, context) => service.DoItAsync(request, context));
         }
     }

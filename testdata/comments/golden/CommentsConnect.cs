@@ -104,6 +104,7 @@ namespace Comments.V1
             where TService : class, global::Comments.V1.ICommentedService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Comments.V1.CommentedServiceConnect.Descriptor;
             binder.AddUnary(global::Comments.V1.CommentedServiceConnect.BlockMethod, static (service, request, context) => service.BlockAsync(request, context));
             binder.AddUnary(global::Comments.V1.CommentedServiceConnect.TrailingMethod, static (service, request, context) => service.TrailingAsync(request, context));
             binder.AddUnary(global::Comments.V1.CommentedServiceConnect.XmlMethod, static (service, request, context) => service.XmlAsync(request, context));

@@ -52,6 +52,7 @@ namespace Deprecated.V1
             where TService : class, global::Deprecated.V1.IOldService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Deprecated.V1.OldServiceConnect.Descriptor;
             binder.AddUnary(global::Deprecated.V1.OldServiceConnect.OldMethod, static (service, request, context) => service.OldAsync(request, context));
         }
     }
@@ -194,6 +195,7 @@ namespace Deprecated.V1
             where TService : class, global::Deprecated.V1.IMixedService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Deprecated.V1.MixedServiceConnect.Descriptor;
             binder.AddUnary(global::Deprecated.V1.MixedServiceConnect.CurrentMethod, static (service, request, context) => service.CurrentAsync(request, context));
             binder.AddUnary(global::Deprecated.V1.MixedServiceConnect.LegacyMethod, static (service, request, context) => service.LegacyAsync(request, context));
             binder.AddBidiStreaming(global::Deprecated.V1.MixedServiceConnect.LegacyStreamMethod, static (service, requests, context) => service.LegacyStreamAsync(requests, context));

@@ -62,6 +62,7 @@ namespace Editions.V1
             where TService : class, global::Editions.V1.IEditionsService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Editions.V1.EditionsServiceConnect.Descriptor;
             binder.AddUnary(global::Editions.V1.EditionsServiceConnect.PutMethod, static (service, request, context) => service.PutAsync(request, context));
             binder.AddServerStreaming(global::Editions.V1.EditionsServiceConnect.WatchMethod, static (service, request, context) => service.WatchAsync(request, context));
         }

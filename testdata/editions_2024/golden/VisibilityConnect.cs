@@ -48,6 +48,7 @@ namespace Editions2024.V1
             where TService : class, global::Editions2024.V1.IVisibilityService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Editions2024.V1.VisibilityServiceConnect.Descriptor;
             binder.AddUnary(global::Editions2024.V1.VisibilityServiceConnect.ShowMethod, static (service, request, context) => service.ShowAsync(request, context));
         }
     }

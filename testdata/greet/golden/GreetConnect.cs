@@ -96,6 +96,7 @@ namespace Connectrpc.Greet.V1
             where TService : class, global::Connectrpc.Greet.V1.IGreetService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Connectrpc.Greet.V1.GreetServiceConnect.Descriptor;
             binder.AddUnary(global::Connectrpc.Greet.V1.GreetServiceConnect.GreetMethod, static (service, request, context) => service.GreetAsync(request, context));
             binder.AddServerStreaming(global::Connectrpc.Greet.V1.GreetServiceConnect.GreetManyMethod, static (service, request, context) => service.GreetManyAsync(request, context));
             binder.AddClientStreaming(global::Connectrpc.Greet.V1.GreetServiceConnect.GreetEveryoneMethod, static (service, requests, context) => service.GreetEveryoneAsync(requests, context));

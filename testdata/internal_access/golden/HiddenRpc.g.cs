@@ -48,6 +48,7 @@ namespace Internal.V1
             where TService : class, global::Internal.V1.IHiddenService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Internal.V1.HiddenServiceConnect.Descriptor;
             binder.AddUnary(global::Internal.V1.HiddenServiceConnect.HideMethod, static (service, request, context) => service.HideAsync(request, context));
         }
     }

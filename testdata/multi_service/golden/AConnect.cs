@@ -48,6 +48,7 @@ namespace Multi.V1
             where TService : class, global::Multi.V1.IAlphaService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Multi.V1.AlphaServiceConnect.Descriptor;
             binder.AddUnary(global::Multi.V1.AlphaServiceConnect.AlphaMethod, static (service, request, context) => service.AlphaAsync(request, context));
         }
     }
@@ -160,6 +161,7 @@ namespace Multi.V1
             where TService : class, global::Multi.V1.IBetaService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Multi.V1.BetaServiceConnect.Descriptor;
             binder.AddUnary(global::Multi.V1.BetaServiceConnect.BetaMethod, static (service, request, context) => service.BetaAsync(request, context));
             binder.AddServerStreaming(global::Multi.V1.BetaServiceConnect.BetaStreamMethod, static (service, request, context) => service.BetaStreamAsync(request, context));
         }
@@ -259,6 +261,7 @@ namespace Multi.V1
             where TService : class, global::Multi.V1.IEmptyService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Multi.V1.EmptyServiceConnect.Descriptor;
         }
     }
 

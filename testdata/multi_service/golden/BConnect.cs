@@ -48,6 +48,7 @@ namespace Multi.V1
             where TService : class, global::Multi.V1.IGammaService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Multi.V1.GammaServiceConnect.Descriptor;
             binder.AddUnary(global::Multi.V1.GammaServiceConnect.GammaMethod, static (service, request, context) => service.GammaAsync(request, context));
         }
     }

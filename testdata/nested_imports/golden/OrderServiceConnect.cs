@@ -82,6 +82,7 @@ namespace Acme.Orders.V1
             where TService : class, global::Acme.Orders.V1.IOrderService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Acme.Orders.V1.OrderServiceConnect.Descriptor;
             binder.AddUnary(global::Acme.Orders.V1.OrderServiceConnect.QuoteRangeMethod, static (service, request, context) => service.QuoteRangeAsync(request, context));
             binder.AddUnary(global::Acme.Orders.V1.OrderServiceConnect.GetOrderV2XMethod, static (service, request, context) => service.GetOrderV2XAsync(request, context));
             binder.AddServerStreaming(global::Acme.Orders.V1.OrderServiceConnect.ListOrdersMethod, static (service, request, context) => service.ListOrdersAsync(request, context));

@@ -62,6 +62,7 @@ public partial interface IPingService
         where TService : class, global::IPingService
     {
         global::System.ArgumentNullException.ThrowIfNull(binder);
+        binder.Descriptor = global::PingServiceConnect.Descriptor;
         binder.AddUnary(global::PingServiceConnect.PingMethod, static (service, request, context) => service.PingAsync(request, context));
         binder.AddBidiStreaming(global::PingServiceConnect.PingStreamMethod, static (service, requests, context) => service.PingStreamAsync(requests, context));
     }

@@ -65,6 +65,7 @@ namespace Nobase.V1
             where TService : class, global::Nobase.V1.IStrictService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Nobase.V1.StrictServiceConnect.Descriptor;
             binder.AddUnary(global::Nobase.V1.StrictServiceConnect.GetMethod, static (service, request, context) => service.GetAsync(request, context));
             binder.AddServerStreaming(global::Nobase.V1.StrictServiceConnect.WatchMethod, static (service, request, context) => service.WatchAsync(request, context));
         }

@@ -48,6 +48,7 @@ namespace Opt.V1.Api
             where TService : class, global::Opt.V1.Api.ISearchService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Opt.V1.Api.SearchServiceConnect.Descriptor;
             binder.AddUnary(global::Opt.V1.Api.SearchServiceConnect.SearchMethod, static (service, request, context) => service.SearchAsync(request, context));
         }
     }

@@ -62,6 +62,7 @@ namespace Serveronly.V1
             where TService : class, global::Serveronly.V1.ILocalService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Serveronly.V1.LocalServiceConnect.Descriptor;
             binder.AddUnary(global::Serveronly.V1.LocalServiceConnect.ServeMethod, static (service, request, context) => service.ServeAsync(request, context));
             binder.AddClientStreaming(global::Serveronly.V1.LocalServiceConnect.FeedMethod, static (service, requests, context) => service.FeedAsync(requests, context));
         }

@@ -106,6 +106,7 @@ namespace Wkt.V1
             where TService : class, global::Wkt.V1.IClockService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Wkt.V1.ClockServiceConnect.Descriptor;
             binder.AddUnary(global::Wkt.V1.ClockServiceConnect.NowMethod, static (service, request, context) => service.NowAsync(request, context));
             binder.AddUnary(global::Wkt.V1.ClockServiceConnect.EchoMethod, static (service, request, context) => service.EchoAsync(request, context));
             binder.AddUnary(global::Wkt.V1.ClockServiceConnect.DescribeMethod, static (service, request, context) => service.DescribeAsync(request, context));

@@ -50,6 +50,7 @@ namespace Acme.Layout.V1
             where TService : class, global::Acme.Layout.V1.ILayoutService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Acme.Layout.V1.LayoutServiceConnect.Descriptor;
             binder.AddUnary(global::Acme.Layout.V1.LayoutServiceConnect.PlaceMethod, static (service, request, context) => service.PlaceAsync(request, context));
         }
     }

@@ -68,6 +68,7 @@ namespace Grpc.Health.V1
             where TService : class, global::Grpc.Health.V1.IHealth
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Grpc.Health.V1.HealthConnect.Descriptor;
             binder.AddUnary(global::Grpc.Health.V1.HealthConnect.CheckMethod, static (service, request, context) => service.CheckAsync(request, context));
             binder.AddServerStreaming(global::Grpc.Health.V1.HealthConnect.WatchMethod, static (service, request, context) => service.WatchAsync(request, context));
         }

@@ -51,6 +51,7 @@ namespace Grpc.Reflection.V1
             where TService : class, global::Grpc.Reflection.V1.IServerReflection
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Grpc.Reflection.V1.ServerReflectionConnect.Descriptor;
             binder.AddBidiStreaming(global::Grpc.Reflection.V1.ServerReflectionConnect.ServerReflectionInfoMethod, static (service, requests, context) => service.ServerReflectionInfoAsync(requests, context));
         }
     }

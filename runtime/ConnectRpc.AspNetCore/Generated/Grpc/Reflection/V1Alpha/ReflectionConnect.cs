@@ -51,6 +51,7 @@ namespace Grpc.Reflection.V1Alpha
             where TService : class, global::Grpc.Reflection.V1Alpha.IServerReflection
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Grpc.Reflection.V1Alpha.ServerReflectionConnect.Descriptor;
             binder.AddBidiStreaming(global::Grpc.Reflection.V1Alpha.ServerReflectionConnect.ServerReflectionInfoMethod, static (service, requests, context) => service.ServerReflectionInfoAsync(requests, context));
         }
     }
