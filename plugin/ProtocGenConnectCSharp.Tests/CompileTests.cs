@@ -7,7 +7,8 @@ namespace ConnectRpc.Plugin.Tests;
 /// <summary>
 /// Every golden file, together with protoc's message code for its case, compiles against
 /// ConnectRpc with nullable enabled, every warning wave on, XML docs checked, and no
-/// warning at all; and the user-facing API of design.md compiles against it as written.
+/// warning at all; and the user-facing API (docs/architecture.md#the-user-facing-api)
+/// compiles against it as written.
 /// </summary>
 public sealed class CompileTests
 {

@@ -41,6 +41,8 @@ public static class ConnectEndpointRouteBuilderExtensions
             ?? throw new InvalidOperationException(
                 "The Connect server is not registered: call builder.Services.AddConnect() before MapConnectService.");
         ILogger logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("ConnectRpc.AspNetCore");
+        // The one clock of every deadline: the application's TimeProvider when it registers one.
+        TimeProvider time = services.GetService<TimeProvider>() ?? TimeProvider.System;
 
         var binder = new ServiceBinder<TService>();
         bind(binder);
@@ -53,7 +55,7 @@ public static class ConnectEndpointRouteBuilderExtensions
         var builders = new List<IEndpointConventionBuilder>(binder.Methods.Count);
         foreach (ServerMethod<TService> method in binder.Methods)
         {
-            var endpoint = new ConnectEndpoint<TService>(method, activator, options, logger);
+            var endpoint = new ConnectEndpoint<TService>(method, activator, options, time, logger);
             IEndpointConventionBuilder builder = endpoints
                 .Map(method.Method.Procedure, endpoint.HandleAsync)
                 .WithDisplayName("Connect " + method.Method.Procedure)

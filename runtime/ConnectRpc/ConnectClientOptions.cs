@@ -1,3 +1,5 @@
+using ConnectRpc.Internal;
+
 namespace ConnectRpc;
 
 /// <summary>
@@ -14,6 +16,8 @@ public sealed class ConnectClientOptions
     private TimeSpan? _timeout;
     private List<ClientInterceptor> _interceptors = [];
     private List<string> _acceptCompression = ["gzip", "br"];
+    private List<string> _tracedRequestMetadata = [];
+    private List<string> _tracedResponseMetadata = [];
 
     /// <summary>
     /// The wire protocol of every method of the client. Default: <see cref="Protocol.Connect"/>.
@@ -51,14 +55,14 @@ public sealed class ConnectClientOptions
     public int MaxReceiveMessageSize
     {
         get => _maxReceiveMessageSize;
-        set => _maxReceiveMessageSize = Positive(value);
+        set => _maxReceiveMessageSize = MessageFraming.PositiveSize(value);
     }
 
     /// <summary>The largest request message sent, in bytes. Default: no limit (<see cref="int.MaxValue"/>).</summary>
     public int MaxSendMessageSize
     {
         get => _maxSendMessageSize;
-        set => _maxSendMessageSize = Positive(value);
+        set => _maxSendMessageSize = MessageFraming.PositiveSize(value);
     }
 
     /// <summary>The timeout of calls that pass none; null means no timeout.</summary>
@@ -90,12 +94,27 @@ public sealed class ConnectClientOptions
     /// </summary>
     public IList<ClientInterceptor> Interceptors => _interceptors;
 
+    /// <summary>
+    /// Request header keys whose values the call's trace span records, as
+    /// <c>rpc.request.metadata.&lt;key&gt;</c>. Empty by default: headers may carry secrets, so
+    /// only keys named here are ever recorded.
+    /// </summary>
+    public IList<string> TracedRequestMetadata => _tracedRequestMetadata;
+
+    /// <summary>
+    /// Response header and trailer keys whose values the call's trace span records, as
+    /// <c>rpc.response.metadata.&lt;key&gt;</c>. Empty by default.
+    /// </summary>
+    public IList<string> TracedResponseMetadata => _tracedResponseMetadata;
+
     /// <summary>A copy, so a client is unaffected by later changes to the options it was given.</summary>
     internal ConnectClientOptions Clone()
     {
         var copy = (ConnectClientOptions)MemberwiseClone();
         copy._interceptors = [.. _interceptors];
         copy._acceptCompression = [.. _acceptCompression];
+        copy._tracedRequestMetadata = [.. _tracedRequestMetadata];
+        copy._tracedResponseMetadata = [.. _tracedResponseMetadata];
         if (copy._interceptors.Contains(null!))
         {
             throw new ArgumentException("ConnectClientOptions.Interceptors contains null.", "options");
@@ -103,7 +122,4 @@ public sealed class ConnectClientOptions
 
         return copy;
     }
-
-    private static int Positive(int value, [System.Runtime.CompilerServices.CallerMemberName] string name = "") =>
-        value > 0 ? value : throw new ArgumentOutOfRangeException(name, value, "The size must be positive.");
 }

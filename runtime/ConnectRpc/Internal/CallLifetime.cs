@@ -9,6 +9,7 @@ internal sealed class CallLifetime : IDisposable
     // The longest delay a timer takes; longer deadlines are left to the server to enforce.
     private static readonly TimeSpan s_maxTimer = TimeSpan.FromMilliseconds(int.MaxValue - 1);
 
+    private readonly TimeProvider _time;
     private readonly CancellationToken _callerToken;
     // The call's one token source: the HTTP request, every read and wait of the call use its
     // token, so the caller's token, the deadline and abandoning the call all cancel the same way.
@@ -20,6 +21,7 @@ internal sealed class CallLifetime : IDisposable
 
     public CallLifetime(TimeProvider time, TimeSpan? timeout, CancellationToken callerToken)
     {
+        _time = time;
         _callerToken = callerToken;
         _source = callerToken.CanBeCanceled
             ? CancellationTokenSource.CreateLinkedTokenSource(callerToken)
@@ -46,6 +48,12 @@ internal sealed class CallLifetime : IDisposable
     public DateTimeOffset? Deadline { get; }
 
     public TimeSpan? Timeout { get; }
+
+    /// <summary>
+    /// The time left until the deadline by the call's clock (negative once it passed), for
+    /// timeout headers; null without a deadline.
+    /// </summary>
+    public TimeSpan? TimeLeft => Deadline is { } deadline ? deadline - _time.GetUtcNow() : null;
 
     private bool DeadlinePassed => _deadlineReached || Timeout == TimeSpan.Zero;
 
@@ -132,9 +140,6 @@ internal sealed class CallLifetime : IDisposable
         {
             ConnectException connect => connect,
             OperationCanceledException => new ConnectException(Code.Canceled, $"The call to {method.Procedure} was canceled.", ex),
-            // A stream reset before the response headers maps like one while reading (§2).
-            HttpRequestException { InnerException: HttpProtocolException reset } => HttpTransportSettings.ReadFailure(reset),
-            HttpRequestException => new ConnectException(Code.Unavailable, ex.Message, ex),
             _ => new ConnectException(Code.Unknown, $"The call to {method.Procedure} failed: {ex.Message}", ex),
         };
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Google.Protobuf;
 
@@ -12,27 +13,29 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
     where TRequest : class, IMessage<TRequest>
     where TResponse : class, IMessage<TResponse>
 {
-    private readonly CallInvoker _invoker;
+    private readonly ClientCallSettings _settings;
     private readonly Method<TRequest, TResponse> _method;
     private readonly Headers _headers;
     private readonly TimeSpan? _timeout;
     private readonly ResponseMetadata? _scope;
 
-    public ClientCallRunner(CallInvoker invoker, Method<TRequest, TResponse> method, Headers? headers, TimeSpan? timeout, ResponseMetadata? scope)
+    public ClientCallRunner(ClientCallSettings settings, Method<TRequest, TResponse> method, Headers? headers, TimeSpan? timeout, ResponseMetadata? scope)
     {
-        _invoker = invoker;
+        _settings = settings;
         _method = method;
         _headers = headers ?? Headers.Empty;
-        _timeout = timeout ?? invoker.Options.Timeout;
+        _timeout = timeout ?? settings.DefaultTimeout;
         _scope = scope;
     }
 
     /// <summary>Unary and client streaming: exactly one response message.</summary>
     public async Task<TResponse> RunSingleResponseAsync(RequestSource<TRequest> requests, CancellationToken cancellationToken)
     {
-        using var lifetime = new CallLifetime(_invoker.Time, _timeout, cancellationToken);
+        using var lifetime = new CallLifetime(_settings.Time, _timeout, cancellationToken);
+        TracedCall trace = TracedCall.Start(_settings, _method, _headers);
         ClientCall<TRequest, TResponse>? call = null;
         Task sending = Task.CompletedTask;
+        ConnectException? failure = null;
         try
         {
             call = await StartAsync(lifetime).ConfigureAwait(false);
@@ -50,11 +53,13 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
         }
         catch (Exception ex)
         {
-            throw Fail(call, ex, lifetime);
+            failure = Fail(call, ex, lifetime);
+            throw failure;
         }
         finally
         {
             await EndAsync(call, sending, lifetime).ConfigureAwait(false);
+            trace.End(_settings, _method, failure, call);
         }
     }
 
@@ -68,9 +73,11 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
             ? CancellationTokenSource.CreateLinkedTokenSource(callToken, enumeratorToken)
             : null;
         using var lifetime = new CallLifetime(
-            _invoker.Time, _timeout, both?.Token ?? (enumeratorToken.CanBeCanceled ? enumeratorToken : callToken));
+            _settings.Time, _timeout, both?.Token ?? (enumeratorToken.CanBeCanceled ? enumeratorToken : callToken));
+        TracedCall trace = TracedCall.Start(_settings, _method, _headers);
         ClientCall<TRequest, TResponse>? call = null;
         Task sending = Task.CompletedTask;
+        ConnectException? failure = null;
         bool headersReported = false;
         bool ended = false;
         try
@@ -95,7 +102,8 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
                 catch (Exception ex)
                 {
                     ended = true;
-                    throw Fail(call, ex, lifetime);
+                    failure = Fail(call, ex, lifetime);
+                    throw failure;
                 }
 
                 if (!headersReported)
@@ -121,9 +129,11 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
                 // Abandoned early (break or dispose): cancel the call; trailers stay empty.
                 lifetime.Abandon();
                 _scope?.OnCompleted(call?.ResponseHeaders ?? Headers.Empty, Headers.Empty);
+                failure = new ConnectException(Code.Canceled, "The caller stopped reading the responses.");
             }
 
             await EndAsync(call, sending, lifetime).ConfigureAwait(false);
+            trace.End(_settings, _method, failure, call);
         }
     }
 
@@ -133,11 +143,11 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
         // Each call gets its own copy of the headers, so interceptors can change them freely.
         var headers = new Headers();
         headers.AddRangeUnchecked(_headers);
-        ClientCall<TRequest, TResponse> transportCall = _invoker.Transport.CreateCall(_method, new ClientCallInfo(headers, lifetime));
+        ClientCall<TRequest, TResponse> transportCall = _settings.Transport.CreateCall(_method, new ClientCallInfo(headers, lifetime));
         ClientCall<TRequest, TResponse> call = transportCall;
         try
         {
-            IList<ClientInterceptor> interceptors = _invoker.Options.Interceptors;
+            IReadOnlyList<ClientInterceptor> interceptors = _settings.Interceptors;
             for (int i = interceptors.Count - 1; i >= 0; i--)
             {
                 call = interceptors[i].Intercept(call) ?? throw new InvalidOperationException($"{interceptors[i].GetType()}.Intercept returned null.");
@@ -203,7 +213,7 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
         {
             // The call ended first; the receive side reports why.
         }
-        catch (ConnectException)
+        catch (ConnectException ex) when (!HttpFailures.IsHttpFailure(ex))
         {
             // The server closed the request stream; its status arrives on the receive side.
         }
@@ -247,6 +257,90 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
         {
             await call.DisposeAsync().ConfigureAwait(false);
         }
+    }
+}
+
+/// <summary>
+/// What every call of one <see cref="CallInvoker"/> shares, fixed when the invoker is made:
+/// the protocol's transport, the interceptors, the default timeout and the one clock of
+/// every deadline and timeout header.
+/// </summary>
+internal sealed class ClientCallSettings(IClientTransport transport, Uri baseAddress, ConnectClientOptions options, TimeProvider time)
+{
+    /// <summary>The client side's spans and call durations.</summary>
+    public static RpcTelemetry Telemetry { get; } = new(typeof(ClientCallSettings).Assembly, server: false);
+
+    public IClientTransport Transport { get; } = transport;
+
+    /// <summary>The interceptors, the first outermost.</summary>
+    public IReadOnlyList<ClientInterceptor> Interceptors { get; } = [.. options.Interceptors];
+
+    /// <summary>The timeout of a call that names none, or null.</summary>
+    public TimeSpan? DefaultTimeout { get; } = options.Timeout;
+
+    public TimeProvider Time { get; } = time;
+
+    public Protocol Protocol { get; } = options.Protocol;
+
+    /// <summary>The server's host, as the conventions' <c>server.address</c>.</summary>
+    public string ServerAddress { get; } = baseAddress.IdnHost;
+
+    public int ServerPort { get; } = baseAddress.Port;
+
+    public IList<string> TracedRequestMetadata { get; } = options.TracedRequestMetadata;
+
+    public IList<string> TracedResponseMetadata { get; } = options.TracedResponseMetadata;
+}
+
+/// <summary>
+/// A call's span and the start of its duration, when anyone listens; a default value (no
+/// listener) records nothing.
+/// </summary>
+internal readonly struct TracedCall
+{
+    private readonly Activity? _activity;
+    private readonly long _start;
+
+    private TracedCall(Activity? activity, long start)
+    {
+        _activity = activity;
+        _start = start;
+    }
+
+    public static TracedCall Start(ClientCallSettings settings, Method method, Headers requestHeaders)
+    {
+        RpcTelemetry telemetry = ClientCallSettings.Telemetry;
+        if (!telemetry.Enabled)
+        {
+            return default;
+        }
+
+        return new TracedCall(
+            telemetry.StartCall(method, settings.Protocol, settings.ServerAddress, settings.ServerPort, requestHeaders, settings.TracedRequestMetadata),
+            Stopwatch.GetTimestamp());
+    }
+
+    /// <summary>Ends the span and records the duration: the call's outcome and what the server sent back.</summary>
+    public void End<TRequest, TResponse>(ClientCallSettings settings, Method method, ConnectException? failure, ClientCall<TRequest, TResponse>? call)
+        where TRequest : class, IMessage<TRequest>
+        where TResponse : class, IMessage<TResponse>
+    {
+        if (_start == 0)
+        {
+            return;
+        }
+
+        ClientCallSettings.Telemetry.EndCall(
+            _activity,
+            _start,
+            method,
+            settings.Protocol,
+            settings.ServerAddress,
+            settings.ServerPort,
+            failure,
+            failure?.Headers ?? call?.ResponseHeaders,
+            failure?.Trailers ?? call?.ResponseTrailers,
+            settings.TracedResponseMetadata);
     }
 }
 
