@@ -50,7 +50,21 @@ public sealed class TestServer : IAsyncDisposable
 
     public TestGreetService Service => _app.Services.GetRequiredService<TestGreetService>();
 
-    public static async Task<TestServer> StartAsync(Action<ConnectServerOptions>? configure = null, bool tls = false)
+    /// <summary>The application's services.</summary>
+    public IServiceProvider Services => _app.Services;
+
+    public static Task<TestServer> StartAsync(Action<ConnectServerOptions>? configure = null, bool tls = false) =>
+        StartAsync(configure, tls, services: null, map: static app => app.MapConnectService<TestGreetService>(IGreetService.BindService));
+
+    /// <summary>
+    /// A server whose services <paramref name="services"/> registers and <paramref name="map"/>
+    /// maps (<see cref="TestGreetService"/> is registered, not mapped).
+    /// </summary>
+    public static async Task<TestServer> StartAsync(
+        Action<ConnectServerOptions>? configure,
+        bool tls,
+        Action<IServiceCollection>? services,
+        Action<WebApplication> map)
     {
         X509Certificate2? certificate = tls ? SelfSignedCertificate() : null;
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
@@ -73,8 +87,9 @@ public sealed class TestServer : IAsyncDisposable
         builder.Logging.AddProvider(new RecordingLoggerProvider(logs));
         builder.Services.AddSingleton<TestGreetService>();
         builder.Services.AddConnect(configure);
+        services?.Invoke(builder.Services);
         WebApplication app = builder.Build();
-        app.MapConnectService<TestGreetService>(IGreetService.BindService);
+        map(app);
         await app.StartAsync(Bounded.Token).Within();
 
         string[] addresses = [.. app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses];

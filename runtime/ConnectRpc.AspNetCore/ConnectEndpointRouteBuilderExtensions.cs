@@ -97,6 +97,11 @@ public static class ConnectEndpointRouteBuilderExtensions
                 .Map(method.Method.Procedure, endpoint.HandleAsync)
                 .WithDisplayName("Connect " + method.Method.Procedure)
                 .WithMetadata(method.Method);
+            if (binder.Descriptor is { } descriptor)
+            {
+                builder.WithMetadata(descriptor); // what MapConnectReflectionService serves
+            }
+
             builders.Add(builder);
         }
 
@@ -104,7 +109,7 @@ public static class ConnectEndpointRouteBuilderExtensions
     }
 
     /// <summary>Applies conventions to every endpoint of a service.</summary>
-    private sealed class CompositeConventionBuilder(List<IEndpointConventionBuilder> builders) : IEndpointConventionBuilder
+    internal sealed class CompositeConventionBuilder(List<IEndpointConventionBuilder> builders) : IEndpointConventionBuilder
     {
         public void Add(Action<EndpointBuilder> convention)
         {

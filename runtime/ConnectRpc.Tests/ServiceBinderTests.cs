@@ -28,6 +28,7 @@ public sealed class ServiceBinderTests
             binder.Methods.Select(m => (m.Method.Procedure, m.Method.Kind, m.Method.Idempotency)));
         Assert.Equal(GreetServiceConnect.Procedures.Greet, GreetServiceConnect.GreetMethod.Procedure);
         Assert.Equal("connectrpc.greet.v1.GreetService", GreetServiceConnect.Descriptor.FullName);
+        Assert.Same(GreetServiceConnect.Descriptor, binder.Descriptor); // what server reflection serves
     }
 
     [Fact]

@@ -48,8 +48,14 @@ builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
 builder.Services.AddConnect(options => options.Interceptors.Add(new BearerTokenInterceptor(settings.Token)));
 builder.Services.AddSingleton<GreetService>();
 
+// grpc.health.v1.Health on ASP.NET Core health checks: "" is SERVING while every check is healthy
+// (add your own with .AddCheck(...)). The bearer-token interceptor lets health and reflection through.
+builder.Services.AddConnectHealthChecks();
+
 WebApplication app = builder.Build();
 app.MapConnectService<GreetService>(IGreetService.BindService);
+app.MapConnectHealthService();
+app.MapConnectReflectionService(); // buf curl and grpcurl need no schema
 
 try
 {
