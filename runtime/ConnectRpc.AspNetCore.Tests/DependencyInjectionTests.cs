@@ -97,6 +97,30 @@ public sealed partial class DependencyInjectionTests
     }
 
     [Fact]
+    public async Task ConnectClientFactory_OneTypeUnderTwoNames_EachWithItsOwnOptions()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        var seen = new ConcurrentQueue<string>();
+        var services = new ServiceCollection();
+        services.AddConnectClient<GreetServiceClient>("connect", (_, o) => o.BaseAddress = server.Http1Url)
+            .AddHttpMessageHandler(() => new RecordingHandler(seen));
+        services.AddConnectClient<GreetServiceClient>("grpc", (_, o) =>
+            {
+                o.BaseAddress = server.Http2Url;
+                o.Protocol = Protocol.Grpc;
+            })
+            .AddHttpMessageHandler(() => new RecordingHandler(seen));
+        await using ServiceProvider provider = services.BuildServiceProvider();
+        ConnectClientFactory factory = provider.GetRequiredService<ConnectClientFactory>();
+
+        await factory.CreateClient<GreetServiceClient>("connect").GreetAsync(new GreetRequest()).Within();
+        await factory.CreateClient<GreetServiceClient>("grpc").GreetAsync(new GreetRequest()).Within();
+
+        Assert.Equal(["application/proto /connectrpc.greet.v1.GreetService/Greet", "application/grpc /connectrpc.greet.v1.GreetService/Greet"], seen);
+        Assert.Throws<InvalidOperationException>(() => factory.CreateClient<GreetServiceClient>("nobody"));
+    }
+
+    [Fact]
     public async Task AddConnectClient_DiInterceptor_MadeFromTheApplicationsServices()
     {
         await using TestServer server = await TestServer.StartAsync();

@@ -76,10 +76,11 @@ public static class ConnectClientServiceCollectionExtensions
         }
 
         services.TryAddTransient(provider => Create<TClient>(provider, name));
+        services.TryAddSingleton(provider => new ConnectClientFactory(provider));
         return builder;
     }
 
-    private static TClient Create<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TClient>(IServiceProvider services, string name)
+    internal static TClient Create<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TClient>(IServiceProvider services, string name)
         where TClient : class
     {
         ConnectClientFactoryOptions options = services.GetRequiredService<IOptionsMonitor<ConnectClientFactoryOptions>>().Get(name);
