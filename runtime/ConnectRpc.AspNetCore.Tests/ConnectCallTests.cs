@@ -14,9 +14,9 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// </summary>
 public sealed class ConnectCallTests : IAsyncLifetime
 {
-    private TestServer _server = null!;
+    private KestrelHost _server = null!;
 
-    public async ValueTask InitializeAsync() => _server = await TestServer.StartAsync();
+    public async ValueTask InitializeAsync() => _server = await KestrelHost.StartAsync();
 
     public async ValueTask DisposeAsync() => await _server.DisposeAsync();
 
@@ -318,6 +318,7 @@ public sealed class ConnectCallTests : IAsyncLifetime
     [MemberData(nameof(ProtocolsAndStreaming))]
     public async Task HandlerThrowsPlainException_UnknownWithSafeMessageAndMetadataStillSent(Protocol protocol, bool streaming)
     {
+        _server.ExpectLogs("the handler's exception, logged by the server (the client gets only 'unknown')", entry => entry.Exception is InvalidOperationException);
         var headers = new Headers { ["x-throw"] = "db password is hunter2" };
         using var meta = new ResponseMetadata();
         ConnectException error = streaming
@@ -348,6 +349,7 @@ public sealed class ConnectCallTests : IAsyncLifetime
     [MemberData(nameof(ProtocolsAndReservedKeys))]
     public async Task HandlerWritesReservedHeader_RefusedWithArgumentExceptionNeverSent(Protocol protocol, string key)
     {
+        _server.ExpectLogs("the handler's ArgumentException for the reserved header, logged by the server", entry => entry.Exception is ArgumentException);
         var headers = new Headers { ["x-bad-header"] = key };
         using var meta = new ResponseMetadata();
         ConnectException error = await Assert.ThrowsAsync<ConnectException>(() => Client(protocol).GreetAsync(new GreetRequest(), headers).Within());

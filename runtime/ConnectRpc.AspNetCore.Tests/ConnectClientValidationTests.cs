@@ -28,12 +28,12 @@ public sealed class ConnectClientValidationTests : IAsyncLifetime
     private static readonly byte[] s_hello = new GreetResponse { Greeting = "Hello" }.ToByteArray();
 
     private readonly ConcurrentDictionary<string, Reply> _replies = new();
-    private RawServer _server = null!;
+    private KestrelHost _server = null!;
     private int _nextReply;
     private int _started;
     private int _finished;
 
-    public async ValueTask InitializeAsync() => _server = await RawServer.StartAsync(RespondAsync);
+    public async ValueTask InitializeAsync() => _server = await KestrelHost.StartAsync(RespondAsync);
 
     public ValueTask DisposeAsync() => _server.DisposeAsync();
 
@@ -117,7 +117,7 @@ public sealed class ConnectClientValidationTests : IAsyncLifetime
     }
 
     private GreetServiceClient Client(bool http2, int maxReceive = ConnectClientOptions.DefaultMaxReceiveMessageSize) =>
-        new((http2 ? _server.Http2 : _server.Http1).ToString(), new ConnectClientOptions
+        new((http2 ? _server.Http2Url : _server.Http1Url).ToString(), new ConnectClientOptions
         {
             HttpVersion = http2 ? HttpVersion.Version20 : HttpVersion.Version11,
             MaxReceiveMessageSize = maxReceive,

@@ -14,9 +14,9 @@ namespace ConnectRpc.AspNetCore.Tests;
 public sealed class ConnectNodeInteropTests : IAsyncLifetime
 {
     private static readonly byte[] s_echoBytes = [0, 1, 2, 254, 255];
-    private TestServer _server = null!;
+    private KestrelHost _server = null!;
 
-    public async ValueTask InitializeAsync() => _server = await TestServer.StartAsync();
+    public async ValueTask InitializeAsync() => _server = await KestrelHost.StartAsync();
 
     public async ValueTask DisposeAsync() => await _server.DisposeAsync();
 

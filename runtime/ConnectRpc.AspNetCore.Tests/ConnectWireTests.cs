@@ -17,10 +17,10 @@ public sealed class ConnectWireTests : IAsyncLifetime
     private const string Greet = "connectrpc.greet.v1.GreetService/Greet";
     private const string GreetMany = "connectrpc.greet.v1.GreetService/GreetMany";
     private const string Chat = "connectrpc.greet.v1.GreetService/Chat";
-    private TestServer _server = null!;
+    private KestrelHost _server = null!;
     private readonly HttpClient _http = new(new SocketsHttpHandler()) { Timeout = Bounded.Timeout };
 
-    public async ValueTask InitializeAsync() => _server = await TestServer.StartAsync(options => options.MaxReceiveMessageSize = 1024);
+    public async ValueTask InitializeAsync() => _server = await KestrelHost.StartAsync(options => options.MaxReceiveMessageSize = 1024);
 
     public async ValueTask DisposeAsync()
     {

@@ -8,9 +8,9 @@ namespace ConnectRpc.AspNetCore.Tests;
 public sealed class CurlInteropTests : IAsyncLifetime
 {
     private const string Greet = "connectrpc.greet.v1.GreetService/Greet";
-    private TestServer _server = null!;
+    private KestrelHost _server = null!;
 
-    public async ValueTask InitializeAsync() => _server = await TestServer.StartAsync();
+    public async ValueTask InitializeAsync() => _server = await KestrelHost.StartAsync();
 
     public async ValueTask DisposeAsync() => await _server.DisposeAsync();
 

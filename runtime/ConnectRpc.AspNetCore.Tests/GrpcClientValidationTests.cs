@@ -17,9 +17,9 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// </summary>
 public sealed class GrpcClientValidationTests : IAsyncLifetime
 {
-    private RawServer _server = null!;
+    private KestrelHost _server = null!;
 
-    public async ValueTask InitializeAsync() => _server = await RawServer.StartAsync(RespondAsync);
+    public async ValueTask InitializeAsync() => _server = await KestrelHost.StartAsync(RespondAsync);
 
     public ValueTask DisposeAsync() => _server.DisposeAsync();
 
@@ -130,7 +130,7 @@ public sealed class GrpcClientValidationTests : IAsyncLifetime
     }
 
     private GreetServiceClient Client(Protocol protocol, bool http2 = true) =>
-        new((http2 ? _server.Http2 : _server.Http1).ToString(), new ConnectClientOptions
+        new((http2 ? _server.Http2Url : _server.Http1Url).ToString(), new ConnectClientOptions
         {
             Protocol = protocol,
             HttpVersion = http2 ? HttpVersion.Version20 : HttpVersion.Version11,

@@ -4,7 +4,10 @@ using Connectrpc.Greet.V1;
 using ConnectRpc.Internal;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
+using Grpc.AspNetCore.Web;
 using Grpc.Core;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace ConnectRpc.AspNetCore.Tests;
 
@@ -22,6 +25,34 @@ public sealed class GrpcDotnetGreetService : GreetService.GreetServiceBase
 
     /// <summary>The raw HTTP request headers of the latest call of each method (values comma-joined).</summary>
     public ConcurrentDictionary<string, Dictionary<string, string>> RequestHeaders { get; } = new();
+
+    /// <summary>
+    /// grpc-dotnet (Grpc.AspNetCore.Server with its gRPC-Web middleware) as a peer server: HTTP/1.1
+    /// (gRPC-Web only) and cleartext HTTP/2 (gRPC and gRPC-Web), serving this service.
+    /// grpc-dotnet's built-in gzip provider decompresses requests; responses are compressed per call
+    /// as the service asks.
+    /// </summary>
+    public static KestrelHostOptions Host => new()
+    {
+        Services = services =>
+        {
+            // A singleton, so the test sees what every call recorded (grpc-dotnet resolves the service from DI first).
+            services.AddSingleton<GrpcDotnetGreetService>();
+            services.AddGrpc();
+        },
+        App = app =>
+        {
+            app.UseGrpcWeb(new GrpcWebOptions { DefaultEnabled = true });
+            app.MapGrpcService<GrpcDotnetGreetService>();
+        },
+    };
+
+    /// <summary>Forgets what earlier calls recorded: a server shared by a test class starts each test afresh.</summary>
+    public void Reset()
+    {
+        Canceled.Clear();
+        RequestHeaders.Clear();
+    }
 
     public override async Task<GreetResponse> Greet(GreetRequest request, ServerCallContext context)
     {

@@ -6,6 +6,7 @@ using ConnectRpc.Tests;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Grpc.Net.Client;
+using Microsoft.Extensions.DependencyInjection;
 using Grpc.Net.Client.Web;
 
 namespace ConnectRpc.AspNetCore.Tests;
@@ -13,7 +14,7 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// <summary>
 /// grpc-dotnet (Grpc.Net.Client with GrpcWebHandler, Grpc.AspNetCore.Server with UseGrpcWeb) as the
 /// peer, both ways: its client against our server, and our client against its server
-/// (<see cref="GrpcDotnetServer"/>), over gRPC (HTTP/2) and gRPC-Web binary and text (HTTP/1.1 and
+/// (<see cref="KestrelHost"/>), over gRPC (HTTP/2) and gRPC-Web binary and text (HTTP/1.1 and
 /// HTTP/2). Every RPC kind with headers and trailers (multi-valued and binary), errors with
 /// metadata and <c>grpc-status-details-bin</c>, percent-encoded messages, deadlines, gzip, and bidi
 /// ping-pong. The expectations are the shared ones of <see cref="ConnectCallTests"/>.
@@ -44,13 +45,15 @@ public sealed class GrpcDotnetInteropTests : IAsyncLifetime
     /// </summary>
     private static readonly string[] s_paddedNames = ["Ada", "Alan", "Edsger"];
 
-    private TestServer _server = null!;
-    private GrpcDotnetServer _peer = null!;
+    private KestrelHost _server = null!;
+    private KestrelHost _peer = null!;
+
+    private GrpcDotnetGreetService PeerService => _peer.Services.GetRequiredService<GrpcDotnetGreetService>();
 
     public async ValueTask InitializeAsync()
     {
-        _server = await TestServer.StartAsync();
-        _peer = await GrpcDotnetServer.StartAsync();
+        _server = await KestrelHost.StartAsync();
+        _peer = await KestrelHost.StartAsync(GrpcDotnetGreetService.Host);
     }
 
     public async ValueTask DisposeAsync()
@@ -521,7 +524,7 @@ public sealed class GrpcDotnetInteropTests : IAsyncLifetime
         // The peer decompressed the requests, and compressed its responses because the requests were.
         foreach (string procedure in new[] { GreetServiceConnect.Procedures.Greet, GreetServiceConnect.Procedures.GreetMany })
         {
-            Dictionary<string, string> seen = _peer.Service.RequestHeaders[procedure];
+            Dictionary<string, string> seen = PeerService.RequestHeaders[procedure];
             Assert.Equal("gzip", seen.GetValueOrDefault("grpc-encoding"));
             Assert.Contains("gzip", ConnectCallTests.Split([seen.GetValueOrDefault("grpc-accept-encoding") ?? string.Empty]));
         }
@@ -547,7 +550,7 @@ public sealed class GrpcDotnetInteropTests : IAsyncLifetime
         ConnectException error = await Assert.ThrowsAsync<ConnectException>(
             () => OurClient(protocol, http2).GreetAsync(new GreetRequest(), headers, timeout: TimeSpan.FromMilliseconds(300)).Within());
         Assert.Equal(Code.DeadlineExceeded, error.Code);
-        Assert.NotNull(_peer.Service.RequestHeaders[GreetServiceConnect.Procedures.Greet].GetValueOrDefault("grpc-timeout"));
-        await ConnectCallTests.WaitUntilAsync(() => _peer.Service.Canceled.Contains(GreetServiceConnect.Procedures.Greet));
+        Assert.NotNull(PeerService.RequestHeaders[GreetServiceConnect.Procedures.Greet].GetValueOrDefault("grpc-timeout"));
+        await ConnectCallTests.WaitUntilAsync(() => PeerService.Canceled.Contains(GreetServiceConnect.Procedures.Greet));
     }
 }

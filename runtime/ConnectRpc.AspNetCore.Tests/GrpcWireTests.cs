@@ -19,11 +19,11 @@ public sealed class GrpcWireTests : IAsyncLifetime
 {
     private const string Greet = "connectrpc.greet.v1.GreetService/Greet";
     private const string GreetMany = "connectrpc.greet.v1.GreetService/GreetMany";
-    private TestServer _server = null!;
+    private KestrelHost _server = null!;
     private readonly HttpClient _http = new(new SocketsHttpHandler()) { Timeout = Bounded.Timeout };
 
     // "Hello, Ada!" (13 bytes serialized) is compressed when accepted; "Hello, A!" (11) is not.
-    public async ValueTask InitializeAsync() => _server = await TestServer.StartAsync(options =>
+    public async ValueTask InitializeAsync() => _server = await KestrelHost.StartAsync(options =>
     {
         options.MaxReceiveMessageSize = 1024;
         options.CompressMinBytes = 12;

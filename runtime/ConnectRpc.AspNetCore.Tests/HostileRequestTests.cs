@@ -25,10 +25,10 @@ public sealed class HostileRequestTests : IAsyncLifetime
     private const string Chat = "connectrpc.greet.v1.GreetService/Chat";
     private const int Limit = 1024;
 
-    private TestServer _server = null!;
+    private KestrelHost _server = null!;
     private readonly HttpClient _http = new(new SocketsHttpHandler()) { Timeout = Bounded.Timeout };
 
-    public async ValueTask InitializeAsync() => _server = await TestServer.StartAsync(options => options.MaxReceiveMessageSize = Limit);
+    public async ValueTask InitializeAsync() => _server = await KestrelHost.StartAsync(options => options.MaxReceiveMessageSize = Limit);
 
     public async ValueTask DisposeAsync()
     {

@@ -11,7 +11,7 @@ public sealed class InterceptorTests
     [Fact]
     public async Task ServerAuthInterceptor_NoToken_UnauthenticatedForEveryKind()
     {
-        await using TestServer server = await TestServer.StartAsync(o => o.Interceptors.Add(new RequireToken("s3cret")));
+        await using KestrelHost server = await KestrelHost.StartAsync(o => o.Interceptors.Add(new RequireToken("s3cret")));
         GreetServiceClient anonymous = server.Client(http2: true);
         Assert.Equal(Code.Unauthenticated, (await Assert.ThrowsAsync<ConnectException>(() => anonymous.GreetAsync(new GreetRequest()).Within())).Code);
         Assert.Equal(Code.Unauthenticated, (await Assert.ThrowsAsync<ConnectException>(() => anonymous.GreetManyAsync(new GreetRequest()).ToListWithin())).Code);
@@ -26,7 +26,7 @@ public sealed class InterceptorTests
     public async Task ServerInterceptor_WritesMetadataAndSeesMessagesInOrder()
     {
         var audit = new AuditInterceptor();
-        await using TestServer server = await TestServer.StartAsync(o => o.Interceptors.Add(audit));
+        await using KestrelHost server = await KestrelHost.StartAsync(o => o.Interceptors.Add(audit));
         using var meta = new ResponseMetadata();
         List<GreetResponse> responses = await server.Client(http2: true).ChatAsync(ConnectCallTests.Names("a", "b")).ToListWithin();
         Assert.Equal(2, responses.Count);
@@ -38,7 +38,7 @@ public sealed class InterceptorTests
     [Fact]
     public async Task ServerInterceptor_TrailersStillSentWhenHandlerFails()
     {
-        await using TestServer server = await TestServer.StartAsync(o => o.Interceptors.Add(new AuditInterceptor()));
+        await using KestrelHost server = await KestrelHost.StartAsync(o => o.Interceptors.Add(new AuditInterceptor()));
         using var meta = new ResponseMetadata();
         var headers = new Headers { ["x-fail"] = "data_loss" };
         ConnectException error = await Assert.ThrowsAsync<ConnectException>(() => server.Client().GreetAsync(new GreetRequest(), headers).Within());
@@ -51,13 +51,13 @@ public sealed class InterceptorTests
     [MemberData(nameof(ConnectCallTests.AllProtocols), MemberType = typeof(ConnectCallTests))]
     public async Task ServerRethrowsErrorFromAnotherCall_StatusForwardedNotItsMetadata(Protocol protocol)
     {
-        await using TestServer downstream = await TestServer.StartAsync();
+        await using KestrelHost downstream = await KestrelHost.StartAsync();
         var failing = new Headers { ["x-fail"] = "not_found", ["x-detail"] = "gone" };
         ConnectException received = await Assert.ThrowsAsync<ConnectException>(
             () => downstream.Client(http2: true, new ConnectClientOptions { Protocol = protocol }).GreetAsync(new GreetRequest(), failing).Within());
         Assert.Equal("yes", received.Headers.Get("x-error-meta"));
 
-        await using TestServer server = await TestServer.StartAsync(o => o.Interceptors.Add(new Rethrow(received)));
+        await using KestrelHost server = await KestrelHost.StartAsync(o => o.Interceptors.Add(new Rethrow(received)));
         using var meta = new ResponseMetadata();
         ConnectException error = await Assert.ThrowsAsync<ConnectException>(
             () => server.Client(http2: true, new ConnectClientOptions { Protocol = protocol }).GreetAsync(new GreetRequest()).Within());
@@ -75,7 +75,7 @@ public sealed class InterceptorTests
     public async Task UserAgent_RuntimesOwnUnlessTheApplicationSetsOne(Protocol protocol, string prefix)
     {
         var seen = new ConcurrentQueue<string?>();
-        await using TestServer server = await TestServer.StartAsync(o => o.Interceptors.Add(new RecordHeader("user-agent", seen)));
+        await using KestrelHost server = await KestrelHost.StartAsync(o => o.Interceptors.Add(new RecordHeader("user-agent", seen)));
         GreetServiceClient client = server.Client(http2: true, new ConnectClientOptions { Protocol = protocol });
         await client.GreetAsync(new GreetRequest()).Within();
         await client.GreetAsync(new GreetRequest(), new Headers { ["user-agent"] = "acme/7" }).Within();
@@ -92,7 +92,7 @@ public sealed class InterceptorTests
     {
         var agents = new ConcurrentQueue<string?>();
         var tenants = new ConcurrentQueue<string?>();
-        await using TestServer server = await TestServer.StartAsync(o =>
+        await using KestrelHost server = await KestrelHost.StartAsync(o =>
         {
             o.Interceptors.Add(new RecordHeader("user-agent", agents));
             o.Interceptors.Add(new RecordHeader("acme-tenant-id", tenants));
@@ -113,7 +113,7 @@ public sealed class InterceptorTests
     [Fact]
     public async Task ClientInterceptors_RunOutermostFirst_SeeResponseMetadata()
     {
-        await using TestServer server = await TestServer.StartAsync();
+        await using KestrelHost server = await KestrelHost.StartAsync();
         var order = new ConcurrentQueue<string>();
         var first = new Recording("first", order);
         var second = new Recording("second", order);
@@ -127,7 +127,7 @@ public sealed class InterceptorTests
     [Fact]
     public async Task ClientInterceptor_Rejects_CallFailsBeforeTheNetwork()
     {
-        await using TestServer server = await TestServer.StartAsync();
+        await using KestrelHost server = await KestrelHost.StartAsync();
         var client = server.Client(options: new ConnectClientOptions { Interceptors = { new Refuse() } });
         ConnectException error = await Assert.ThrowsAsync<ConnectException>(() => client.GreetAsync(new GreetRequest()).Within());
         Assert.Equal(Code.FailedPrecondition, error.Code);
@@ -137,7 +137,7 @@ public sealed class InterceptorTests
     [Fact]
     public async Task ClientInterceptor_ReservedHeader_ArgumentException()
     {
-        await using TestServer server = await TestServer.StartAsync();
+        await using KestrelHost server = await KestrelHost.StartAsync();
         var client = server.Client(options: new ConnectClientOptions { Interceptors = { new AddHeader("connect-timeout-ms", "1") } });
         ConnectException error = await Assert.ThrowsAsync<ConnectException>(() => client.GreetAsync(new GreetRequest()).Within());
         ArgumentException cause = Assert.IsType<ArgumentException>(error.InnerException);

@@ -18,10 +18,10 @@ public sealed class LimitsTests : IAsyncLifetime
     private const int ClientReceive = 256;
     private const int ClientSend = 128;
 
-    private TestServer _server = null!;
+    private KestrelHost _server = null!;
 
     // The send limit has a server of its own: a response at it needs a request over the receive limit.
-    public async ValueTask InitializeAsync() => _server = await TestServer.StartAsync(options => options.MaxReceiveMessageSize = ServerReceive);
+    public async ValueTask InitializeAsync() => _server = await KestrelHost.StartAsync(options => options.MaxReceiveMessageSize = ServerReceive);
 
     public async ValueTask DisposeAsync() => await _server.DisposeAsync();
 
@@ -103,7 +103,7 @@ public sealed class LimitsTests : IAsyncLifetime
     [MemberData(nameof(Wires))]
     public async Task ServerSendLimit_AtLimitPassesOneOverResourceExhausted(Protocol protocol, string? compression, bool http2)
     {
-        await using TestServer server = await TestServer.StartAsync(options => options.MaxSendMessageSize = ServerSend);
+        await using KestrelHost server = await KestrelHost.StartAsync(options => options.MaxSendMessageSize = ServerSend);
         GreetServiceClient client = server.Client(http2, new ConnectClientOptions { Protocol = protocol, SendCompression = compression });
         await AssertAtLimitPassesAndOverFailsAsync(size => client.GreetAsync(RequestForResponseOfSize(size)), ServerSend);
     }
@@ -130,7 +130,7 @@ public sealed class LimitsTests : IAsyncLifetime
         // Kestrel refuses request bodies over 30,000,000 bytes by default; a Connect endpoint's
         // own receive limit decides instead, so a larger limit is honoured.
         const int large = 40_000_000;
-        await using TestServer server = await TestServer.StartAsync(options => options.MaxReceiveMessageSize = large);
+        await using KestrelHost server = await KestrelHost.StartAsync(options => options.MaxReceiveMessageSize = large);
         GreetServiceClient client = server.Client(http2: true, new ConnectClientOptions { MaxReceiveMessageSize = 2 * large });
         GreetRequest request = RequestOfSize(large);
         GreetResponse response = await client.GreetAsync(request).WaitAsync(TimeSpan.FromSeconds(30), Bounded.Token);

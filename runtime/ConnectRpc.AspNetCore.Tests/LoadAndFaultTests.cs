@@ -79,7 +79,7 @@ public sealed class LoadAndFaultTests
         var random = new Random(seed);
         Log($"scale {s_scale}, {total} streams, seed {seed}");
 
-        await using TestServer server = await TestServer.StartAsync();
+        await using KestrelHost server = await KestrelHost.StartAsync();
         HandlerTracker tracker = server.Service.Handlers;
         var pools = new List<Connections>();
         var cancellations = new List<CancellationTokenSource>();
@@ -220,7 +220,7 @@ public sealed class LoadAndFaultTests
     {
         const int count = 50;
         TimeSpan shutdownTimeout = TimeSpan.FromSeconds(10);
-        await using TestServer server = await TestServer.StartAsync();
+        await using KestrelHost server = await KestrelHost.StartAsync();
         HandlerTracker tracker = server.Service.Handlers;
         using var pool = new Connections(server);
         using var fresh = new Connections(server);
@@ -285,7 +285,7 @@ public sealed class LoadAndFaultTests
         // Regression: Kestrel fails the request body of a reset connection before it fires
         // RequestAborted, and the IOException was logged as a handler failure.
         const int count = 20;
-        await using TestServer server = await TestServer.StartAsync();
+        await using KestrelHost server = await KestrelHost.StartAsync();
         HandlerTracker tracker = server.Service.Handlers;
         using var pool = new Connections(server);
         var calls = new Task<StreamResult>[count];
@@ -317,7 +317,7 @@ public sealed class LoadAndFaultTests
     {
         // Regression: a response whose headers arrived as the call was canceled was never
         // disposed, so its HTTP/2 stream stayed open and the server's handler ran on.
-        await using TestServer server = await TestServer.StartAsync();
+        await using KestrelHost server = await KestrelHost.StartAsync();
         HandlerTracker tracker = server.Service.Handlers;
         using var cancel = new CancellationTokenSource();
         using var handler = new CancelAfterHeaders(cancel) { InnerHandler = new SocketsHttpHandler() };
@@ -481,7 +481,7 @@ public sealed class LoadAndFaultTests
         }
     }
 
-    private static void AssertNoServerErrors(TestServer server)
+    private static void AssertNoServerErrors(KestrelHost server)
     {
         string[] errors = [.. server.Logs.Where(entry => entry.StartsWith("Error", StringComparison.Ordinal) || entry.StartsWith("Critical", StringComparison.Ordinal))];
         Assert.True(errors.Length == 0, $"the server logged {errors.Length} errors:\n" + string.Join("\n", errors.Take(5)));
@@ -550,14 +550,14 @@ public sealed class LoadAndFaultTests
     /// </summary>
     private sealed class Connections : IDisposable
     {
-        private readonly TestServer _server;
+        private readonly KestrelHost _server;
         private readonly SocketsHttpHandler _handler;
         private readonly GreetServiceClient?[] _clients = new GreetServiceClient?[8];
         private readonly List<Socket> _sockets = [];
         private int _connections;
         private bool _aborted;
 
-        public Connections(TestServer server)
+        public Connections(KestrelHost server)
         {
             _server = server;
             _handler = new SocketsHttpHandler

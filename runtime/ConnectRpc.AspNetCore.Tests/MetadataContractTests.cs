@@ -15,9 +15,9 @@ public sealed class MetadataContractTests : IAsyncLifetime
     // The application's keys; transport headers (content-type, date, grpc-status...) differ by protocol by design.
     private static readonly string[] s_keys = ["acme-tenant-id", "greet-version", "x-echo", "x-echo-bin", "x-error-meta"];
 
-    private TestServer _server = null!;
+    private KestrelHost _server = null!;
 
-    public async ValueTask InitializeAsync() => _server = await TestServer.StartAsync();
+    public async ValueTask InitializeAsync() => _server = await KestrelHost.StartAsync();
 
     public async ValueTask DisposeAsync() => await _server.DisposeAsync();
 

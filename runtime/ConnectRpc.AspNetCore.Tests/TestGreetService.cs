@@ -35,7 +35,17 @@ public sealed class TestGreetService : IGreetService
     public ConcurrentDictionary<string, string> Transports { get; } = new();
 
     /// <summary>The GreetMany and Chat handlers of calls with an <c>x-fate</c> header: entries, exits, in flight.</summary>
-    public HandlerTracker Handlers { get; } = new();
+    public HandlerTracker Handlers { get; private set; } = new();
+
+    /// <summary>Forgets what earlier calls recorded: a server shared by a test class starts each test afresh.</summary>
+    public void Reset()
+    {
+        Canceled.Clear();
+        Timeouts.Clear();
+        Transports.Clear();
+        Handlers.Release();
+        Handlers = new HandlerTracker();
+    }
 
     public async Task<GreetResponse> GreetAsync(GreetRequest request, RequestContext context)
     {

@@ -10,9 +10,9 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// </summary>
 public sealed class TlsCallTests : IAsyncLifetime
 {
-    private TestServer _server = null!;
+    private KestrelHost _server = null!;
 
-    public async ValueTask InitializeAsync() => _server = await TestServer.StartAsync(tls: true);
+    public async ValueTask InitializeAsync() => _server = await KestrelHost.StartAsync(tls: true);
 
     public async ValueTask DisposeAsync() => await _server.DisposeAsync();
 
