@@ -12,13 +12,9 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// (gRPC and bidi on HTTP/2 only), with the same headers and trailers delivered through
 /// <see cref="ResponseMetadata"/> on success and on error, whatever the protocol.
 /// </summary>
-public sealed class ConnectCallTests : IAsyncLifetime
+public sealed class ConnectCallTests(GreetServer fixture) : IClassFixture<GreetServer>
 {
-    private KestrelHost _server = null!;
-
-    public async ValueTask InitializeAsync() => _server = await KestrelHost.StartAsync();
-
-    public async ValueTask DisposeAsync() => await _server.DisposeAsync();
+    private readonly KestrelHost _server = fixture.Host;
 
     internal static readonly Protocol[] Protocols = [Protocol.Connect, Protocol.Grpc, Protocol.GrpcWeb, Protocol.GrpcWebText];
 

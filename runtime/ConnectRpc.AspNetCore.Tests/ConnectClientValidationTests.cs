@@ -16,7 +16,7 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// bodies ending by deadline or cancellation, compression bombs kept within the receive limit,
 /// and no request or connection left behind.
 /// </summary>
-public sealed class ConnectClientValidationTests : IAsyncLifetime
+public sealed class ConnectClientValidationTests : IClassFixture<RawServer>
 {
     private const string Proto = "application/proto";
     private const string Json = "application/json";
@@ -28,14 +28,17 @@ public sealed class ConnectClientValidationTests : IAsyncLifetime
     private static readonly byte[] s_hello = new GreetResponse { Greeting = "Hello" }.ToByteArray();
 
     private readonly ConcurrentDictionary<string, Reply> _replies = new();
-    private KestrelHost _server = null!;
+    private readonly KestrelHost _server;
     private int _nextReply;
     private int _started;
     private int _finished;
 
-    public async ValueTask InitializeAsync() => _server = await KestrelHost.StartAsync(RespondAsync);
-
-    public ValueTask DisposeAsync() => _server.DisposeAsync();
+    /// <summary>The class shares one raw server; each test answers its requests with its own replies and counts.</summary>
+    public ConnectClientValidationTests(RawServer fixture)
+    {
+        fixture.Respond = RespondAsync;
+        _server = fixture.Host;
+    }
 
     private enum Stall
     {

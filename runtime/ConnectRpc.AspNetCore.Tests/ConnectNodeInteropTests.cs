@@ -11,14 +11,10 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// gRPC-Web): its client against our server, and our client against its server; every RPC
 /// kind, headers, trailers and errors.
 /// </summary>
-public sealed class ConnectNodeInteropTests : IAsyncLifetime
+public sealed class ConnectNodeInteropTests(GreetServer fixture) : IClassFixture<GreetServer>
 {
     private static readonly byte[] s_echoBytes = [0, 1, 2, 254, 255];
-    private KestrelHost _server = null!;
-
-    public async ValueTask InitializeAsync() => _server = await KestrelHost.StartAsync();
-
-    public async ValueTask DisposeAsync() => await _server.DisposeAsync();
+    private readonly KestrelHost _server = fixture.Host;
 
     [Theory]
     [InlineData("connect", false)]

@@ -12,21 +12,21 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// Raw HTTP against our server: the rejections and codes of protocol.md §1 (rejection order,
 /// content types, versions, timeouts, encodings), checked byte for byte where it matters.
 /// </summary>
-public sealed class ConnectWireTests : IAsyncLifetime
+public sealed class ConnectWireTests(ConnectWireTests.Server fixture) : IClassFixture<ConnectWireTests.Server>, IDisposable
 {
     private const string Greet = "connectrpc.greet.v1.GreetService/Greet";
     private const string GreetMany = "connectrpc.greet.v1.GreetService/GreetMany";
     private const string Chat = "connectrpc.greet.v1.GreetService/Chat";
-    private KestrelHost _server = null!;
+    private readonly KestrelHost _server = fixture.Host;
+
+    /// <summary>The server the tests of this class share.</summary>
+    public sealed class Server : KestrelFixture
+    {
+        protected override Task<KestrelHost> StartAsync() => KestrelHost.StartAsync(options => options.MaxReceiveMessageSize = 1024);
+    }
     private readonly HttpClient _http = new(new SocketsHttpHandler()) { Timeout = Bounded.Timeout };
 
-    public async ValueTask InitializeAsync() => _server = await KestrelHost.StartAsync(options => options.MaxReceiveMessageSize = 1024);
-
-    public async ValueTask DisposeAsync()
-    {
-        _http.Dispose();
-        await _server.DisposeAsync();
-    }
+    public void Dispose() => _http.Dispose();
 
     private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, string? contentType, byte[]? body, bool http2 = false, params (string Key, string Value)[] headers)
     {

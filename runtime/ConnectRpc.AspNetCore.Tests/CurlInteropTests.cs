@@ -5,14 +5,10 @@ using ConnectRpc.Tests;
 namespace ConnectRpc.AspNetCore.Tests;
 
 /// <summary>curl and buf curl (from @bufbuild/buf) as clients of our server, over Connect, gRPC and gRPC-Web.</summary>
-public sealed class CurlInteropTests : IAsyncLifetime
+public sealed class CurlInteropTests(GreetServer fixture) : IClassFixture<GreetServer>
 {
     private const string Greet = "connectrpc.greet.v1.GreetService/Greet";
-    private KestrelHost _server = null!;
-
-    public async ValueTask InitializeAsync() => _server = await KestrelHost.StartAsync();
-
-    public async ValueTask DisposeAsync() => await _server.DisposeAsync();
+    private readonly KestrelHost _server = fixture.Host;
 
     private string Url(string path, bool http2 = false) => (http2 ? _server.Http2Url : _server.Http1Url) + path;
 

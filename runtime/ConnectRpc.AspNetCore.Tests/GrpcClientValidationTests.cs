@@ -15,13 +15,15 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// responses (protocol.md §2, §3): trailers-only detection, missing and malformed status,
 /// wrong content types and encodings, and the gRPC-Web trailer frame's edge cases.
 /// </summary>
-public sealed class GrpcClientValidationTests : IAsyncLifetime
+public sealed class GrpcClientValidationTests : IClassFixture<RawServer>
 {
-    private KestrelHost _server = null!;
+    private readonly KestrelHost _server;
 
-    public async ValueTask InitializeAsync() => _server = await KestrelHost.StartAsync(RespondAsync);
-
-    public ValueTask DisposeAsync() => _server.DisposeAsync();
+    public GrpcClientValidationTests(RawServer fixture)
+    {
+        fixture.Respond = RespondAsync;
+        _server = fixture.Host;
+    }
 
     private static readonly byte[] s_hello = WireBytes.Frame(new GreetResponse { Greeting = "Hello" }.ToByteArray());
 

@@ -6,8 +6,8 @@ using ConnectRpc.Tests;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Grpc.Net.Client;
-using Microsoft.Extensions.DependencyInjection;
 using Grpc.Net.Client.Web;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace ConnectRpc.AspNetCore.Tests;
 
@@ -19,7 +19,7 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// metadata and <c>grpc-status-details-bin</c>, percent-encoded messages, deadlines, gzip, and bidi
 /// ping-pong. The expectations are the shared ones of <see cref="ConnectCallTests"/>.
 /// </summary>
-public sealed class GrpcDotnetInteropTests : IAsyncLifetime
+public sealed class GrpcDotnetInteropTests(GreetServer server, GrpcDotnetServer peer) : IClassFixture<GreetServer>, IClassFixture<GrpcDotnetServer>
 {
     private static readonly byte[] s_echoBytes = [0, 1, 2, 254, 255];
 
@@ -45,22 +45,10 @@ public sealed class GrpcDotnetInteropTests : IAsyncLifetime
     /// </summary>
     private static readonly string[] s_paddedNames = ["Ada", "Alan", "Edsger"];
 
-    private KestrelHost _server = null!;
-    private KestrelHost _peer = null!;
+    private readonly KestrelHost _server = server.Host;
+    private readonly KestrelHost _peer = peer.Host;
 
     private GrpcDotnetGreetService PeerService => _peer.Services.GetRequiredService<GrpcDotnetGreetService>();
-
-    public async ValueTask InitializeAsync()
-    {
-        _server = await KestrelHost.StartAsync();
-        _peer = await KestrelHost.StartAsync(GrpcDotnetGreetService.Host);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _peer.DisposeAsync();
-        await _server.DisposeAsync();
-    }
 
     public static TheoryData<Protocol, bool> Transports()
     {

@@ -15,25 +15,28 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// trailers-only responses, the gRPC-Web trailer frame, text mode, timeouts, encodings,
 /// content types and message counts, checked on the bytes.
 /// </summary>
-public sealed class GrpcWireTests : IAsyncLifetime
+public sealed class GrpcWireTests(GrpcWireTests.Server fixture) : IClassFixture<GrpcWireTests.Server>, IDisposable
 {
     private const string Greet = "connectrpc.greet.v1.GreetService/Greet";
     private const string GreetMany = "connectrpc.greet.v1.GreetService/GreetMany";
-    private KestrelHost _server = null!;
+    private readonly KestrelHost _server = fixture.Host;
+
     private readonly HttpClient _http = new(new SocketsHttpHandler()) { Timeout = Bounded.Timeout };
 
-    // "Hello, Ada!" (13 bytes serialized) is compressed when accepted; "Hello, A!" (11) is not.
-    public async ValueTask InitializeAsync() => _server = await KestrelHost.StartAsync(options =>
+    /// <summary>
+    /// The server the tests of this class share. "Hello, Ada!" (13 bytes serialized) is
+    /// compressed when accepted; "Hello, A!" (11) is not.
+    /// </summary>
+    public sealed class Server : KestrelFixture
     {
-        options.MaxReceiveMessageSize = 1024;
-        options.CompressMinBytes = 12;
-    });
-
-    public async ValueTask DisposeAsync()
-    {
-        _http.Dispose();
-        await _server.DisposeAsync();
+        protected override Task<KestrelHost> StartAsync() => KestrelHost.StartAsync(options =>
+        {
+            options.MaxReceiveMessageSize = 1024;
+            options.CompressMinBytes = 12;
+        });
     }
+
+    public void Dispose() => _http.Dispose();
 
     private static readonly byte[] s_ada = new GreetRequest { Name = "Ada" }.ToByteArray();
 

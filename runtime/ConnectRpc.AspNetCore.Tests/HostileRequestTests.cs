@@ -17,7 +17,7 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// the same protocol and connection kind. The receive limit is 1 KiB so the limits are cheap
 /// to reach.
 /// </summary>
-public sealed class HostileRequestTests : IAsyncLifetime
+public sealed class HostileRequestTests(HostileRequestTests.Server fixture) : IClassFixture<HostileRequestTests.Server>, IDisposable
 {
     private const string Greet = "connectrpc.greet.v1.GreetService/Greet";
     private const string GreetMany = "connectrpc.greet.v1.GreetService/GreetMany";
@@ -25,16 +25,16 @@ public sealed class HostileRequestTests : IAsyncLifetime
     private const string Chat = "connectrpc.greet.v1.GreetService/Chat";
     private const int Limit = 1024;
 
-    private KestrelHost _server = null!;
+    private readonly KestrelHost _server = fixture.Host;
+
+    /// <summary>The server the tests of this class share.</summary>
+    public sealed class Server : KestrelFixture
+    {
+        protected override Task<KestrelHost> StartAsync() => KestrelHost.StartAsync(options => options.MaxReceiveMessageSize = Limit);
+    }
     private readonly HttpClient _http = new(new SocketsHttpHandler()) { Timeout = Bounded.Timeout };
 
-    public async ValueTask InitializeAsync() => _server = await KestrelHost.StartAsync(options => options.MaxReceiveMessageSize = Limit);
-
-    public async ValueTask DisposeAsync()
-    {
-        _http.Dispose();
-        await _server.DisposeAsync();
-    }
+    public void Dispose() => _http.Dispose();
 
     /// <summary>The wire a case speaks, which decides how its outcome is read and which normal call follows it.</summary>
     public enum Wire

@@ -11,19 +11,23 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// byte over fails with resource_exhausted; compressed messages are measured after
 /// decompression, so a small compressed body cannot smuggle in a large message.
 /// </summary>
-public sealed class LimitsTests : IAsyncLifetime
+public sealed class LimitsTests(LimitsTests.Server fixture) : IClassFixture<LimitsTests.Server>
 {
     private const int ServerReceive = 1024;
     private const int ServerSend = 512;
     private const int ClientReceive = 256;
     private const int ClientSend = 128;
 
-    private KestrelHost _server = null!;
+    private readonly KestrelHost _server = fixture.Host;
 
-    // The send limit has a server of its own: a response at it needs a request over the receive limit.
-    public async ValueTask InitializeAsync() => _server = await KestrelHost.StartAsync(options => options.MaxReceiveMessageSize = ServerReceive);
-
-    public async ValueTask DisposeAsync() => await _server.DisposeAsync();
+    /// <summary>
+    /// The server the tests of this class share. The send limit has a server of its own: a
+    /// response at it needs a request over the receive limit.
+    /// </summary>
+    public sealed class Server : KestrelFixture
+    {
+        protected override Task<KestrelHost> StartAsync() => KestrelHost.StartAsync(options => options.MaxReceiveMessageSize = ServerReceive);
+    }
 
     public static TheoryData<Protocol, string?, bool> Wires()
     {

@@ -10,16 +10,12 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// binary, on the error path) runs over every protocol and RPC kind, and each protocol must
 /// give exactly what Connect gives, which in turn must be the expected snapshot.
 /// </summary>
-public sealed class MetadataContractTests : IAsyncLifetime
+public sealed class MetadataContractTests(GreetServer fixture) : IClassFixture<GreetServer>
 {
     // The application's keys; transport headers (content-type, date, grpc-status...) differ by protocol by design.
     private static readonly string[] s_keys = ["acme-tenant-id", "greet-version", "x-echo", "x-echo-bin", "x-error-meta"];
 
-    private KestrelHost _server = null!;
-
-    public async ValueTask InitializeAsync() => _server = await KestrelHost.StartAsync();
-
-    public async ValueTask DisposeAsync() => await _server.DisposeAsync();
+    private readonly KestrelHost _server = fixture.Host;
 
     public static TheoryData<string, string, string> Table()
     {

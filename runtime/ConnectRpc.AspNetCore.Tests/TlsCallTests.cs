@@ -8,13 +8,15 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// Every protocol over TLS on one Kestrel endpoint that offers HTTP/1.1 and HTTP/2 by ALPN:
 /// the client's defaults pick HTTP/2, and HTTP/1.1 still works for Connect and gRPC-Web.
 /// </summary>
-public sealed class TlsCallTests : IAsyncLifetime
+public sealed class TlsCallTests(TlsCallTests.Server fixture) : IClassFixture<TlsCallTests.Server>
 {
-    private KestrelHost _server = null!;
+    private readonly KestrelHost _server = fixture.Host;
 
-    public async ValueTask InitializeAsync() => _server = await KestrelHost.StartAsync(tls: true);
-
-    public async ValueTask DisposeAsync() => await _server.DisposeAsync();
+    /// <summary>The server the tests of this class share.</summary>
+    public sealed class Server : KestrelFixture
+    {
+        protected override Task<KestrelHost> StartAsync() => KestrelHost.StartAsync(tls: true);
+    }
 
     [Theory]
     [MemberData(nameof(ConnectCallTests.AllProtocols), MemberType = typeof(ConnectCallTests))]

@@ -1,16 +1,18 @@
+using Microsoft.AspNetCore.Http;
+
 namespace ConnectRpc.AspNetCore.Tests;
 
 /// <summary>
 /// A <see cref="KestrelHost"/> shared by the tests of one class (an xunit class fixture): started
 /// once before the class's first test, stopped after its last. Each test gets its own window of
-/// the server's log and a reset service state (<see cref="ServerLogCheckAttribute"/>); tests of a
-/// class run one at a time, so they never see each other's calls.
+/// the server's log and a reset service state (<see cref="ServerLogCheckAttribute"/>); the tests
+/// of a class run one at a time, so they never see each other's calls.
 /// </summary>
-public abstract class KestrelFixture(Func<Task<KestrelHost>> start) : IAsyncLifetime
+public abstract class KestrelFixture : IAsyncLifetime
 {
     public KestrelHost Host { get; private set; } = null!;
 
-    public async ValueTask InitializeAsync() => Host = await start();
+    public async ValueTask InitializeAsync() => Host = await StartAsync();
 
     public async ValueTask DisposeAsync()
     {
@@ -21,7 +23,29 @@ public abstract class KestrelFixture(Func<Task<KestrelHost>> start) : IAsyncLife
 
         GC.SuppressFinalize(this);
     }
+
+    protected abstract Task<KestrelHost> StartAsync();
 }
 
 /// <summary>Our greet service with the default server options.</summary>
-public sealed class GreetServer() : KestrelFixture(() => KestrelHost.StartAsync());
+public sealed class GreetServer : KestrelFixture
+{
+    protected override Task<KestrelHost> StartAsync() => KestrelHost.StartAsync();
+}
+
+/// <summary>grpc-dotnet serving its greet service (<see cref="GrpcDotnetGreetService.Host"/>): the peer server.</summary>
+public sealed class GrpcDotnetServer : KestrelFixture
+{
+    protected override Task<KestrelHost> StartAsync() => KestrelHost.StartAsync(GrpcDotnetGreetService.Host);
+}
+
+/// <summary>
+/// A hand-written peer: every request goes to <see cref="Respond"/>, which each test of the class
+/// sets to its own handler as it starts (the tests of a class run one at a time).
+/// </summary>
+public sealed class RawServer : KestrelFixture
+{
+    public RequestDelegate Respond { get; set; } = _ => throw new InvalidOperationException("no test set RawServer.Respond");
+
+    protected override Task<KestrelHost> StartAsync() => KestrelHost.StartAsync(context => Respond(context));
+}
