@@ -55,7 +55,7 @@ public sealed class ServerInterceptorTests : IClassFixture<ServerInterceptorTest
         GreetServiceClient anonymous = _server.Client(http2: true);
         Assert.Equal(Code.Unauthenticated, (await Assert.ThrowsAsync<ConnectException>(() => anonymous.GreetAsync(new GreetRequest()).Within())).Code);
         Assert.Equal(Code.Unauthenticated, (await Assert.ThrowsAsync<ConnectException>(() => anonymous.GreetManyAsync(new GreetRequest()).ToListWithin())).Code);
-        Assert.Equal(Code.Unauthenticated, (await Assert.ThrowsAsync<ConnectException>(() => anonymous.ChatAsync(ConnectCallTests.Names("a")).ToListWithin())).Code);
+        Assert.Equal(Code.Unauthenticated, (await Assert.ThrowsAsync<ConnectException>(() => anonymous.ChatAsync(EveryProtocolCallTests.Names("a")).ToListWithin())).Code);
 
         GreetServiceClient authorized = _server.Client(http2: true, new ConnectClientOptions { Interceptors = { new AddToken("s3cret") } });
         Assert.Equal("Hello, Ada!", (await authorized.GreetAsync(new GreetRequest { Name = "Ada" }).Within()).Greeting);
@@ -68,7 +68,7 @@ public sealed class ServerInterceptorTests : IClassFixture<ServerInterceptorTest
         var audit = new AuditInterceptor();
         _fixture.Interceptor = audit;
         using var meta = new ResponseMetadata();
-        List<GreetResponse> responses = await _server.Client(http2: true).ChatAsync(ConnectCallTests.Names("a", "b")).ToListWithin();
+        List<GreetResponse> responses = await _server.Client(http2: true).ChatAsync(EveryProtocolCallTests.Names("a", "b")).ToListWithin();
         Assert.Equal(2, responses.Count);
         Assert.Equal("audit", meta.Headers.Get("x-audit"));
         Assert.Equal("2 in, 2 out", meta.Trailers.Get("x-audit-count"));
@@ -88,7 +88,7 @@ public sealed class ServerInterceptorTests : IClassFixture<ServerInterceptorTest
     }
 
     [Theory]
-    [MemberData(nameof(ConnectCallTests.AllProtocols), MemberType = typeof(ConnectCallTests))]
+    [MemberData(nameof(EveryProtocolCallTests.AllProtocols), MemberType = typeof(EveryProtocolCallTests))]
     public async Task ServerRethrowsErrorFromAnotherCall_StatusForwardedNotItsMetadata(Protocol protocol)
     {
         var failing = new Headers { ["x-fail"] = "not_found", ["x-detail"] = "gone" };

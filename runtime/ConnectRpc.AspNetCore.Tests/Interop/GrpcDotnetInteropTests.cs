@@ -17,7 +17,7 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// (<see cref="KestrelHost"/>), over gRPC (HTTP/2) and gRPC-Web binary and text (HTTP/1.1 and
 /// HTTP/2). Every RPC kind with headers and trailers (multi-valued and binary), errors with
 /// metadata and <c>grpc-status-details-bin</c>, percent-encoded messages, deadlines, gzip, and bidi
-/// ping-pong. The expectations are the shared ones of <see cref="ConnectCallTests"/>.
+/// ping-pong. The expectations are the shared ones of <see cref="EveryProtocolCallTests"/>.
 /// </summary>
 public sealed class GrpcDotnetInteropTests(GreetServer server, GrpcDotnetServer peer) : IClassFixture<GreetServer>, IClassFixture<GrpcDotnetServer>
 {
@@ -120,7 +120,7 @@ public sealed class GrpcDotnetInteropTests(GreetServer server, GrpcDotnetServer 
             new GreetRequest(), new Metadata { { "x-sleep-ms", "5000" } }, deadline: DateTime.UtcNow.AddMilliseconds(300), cancellationToken: Bounded.Token);
         RpcException error = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync.Within());
         Assert.Equal(StatusCode.DeadlineExceeded, error.StatusCode);
-        await ConnectCallTests.WaitUntilAsync(() => _server.Service.Canceled.Contains(GreetServiceConnect.Procedures.Greet));
+        await Wait.UntilAsync(() => _server.Service.Canceled.Contains(GreetServiceConnect.Procedures.Greet));
     }
 
     /// <summary>
@@ -177,7 +177,7 @@ public sealed class GrpcDotnetInteropTests(GreetServer server, GrpcDotnetServer 
         });
     }
 
-    /// <summary>The request metadata of <see cref="ConnectCallTests.RequestHeaders"/>, as grpc-dotnet metadata.</summary>
+    /// <summary>The request metadata of <see cref="EveryProtocolCallTests.RequestHeaders"/>, as grpc-dotnet metadata.</summary>
     private static Metadata PeerRequestHeaders() => new()
     {
         { "acme-tenant-id", "1234" },
@@ -199,7 +199,7 @@ public sealed class GrpcDotnetInteropTests(GreetServer server, GrpcDotnetServer 
     }
 
     private static void AssertPeerMetadata(Metadata headers, Metadata trailers) =>
-        ConnectCallTests.AssertMetadata(ToHeaders(headers), ToHeaders(trailers));
+        EveryProtocolCallTests.AssertMetadata(ToHeaders(headers), ToHeaders(trailers));
 
     private static async Task PeerUnaryAsync(Uri url, Protocol protocol, bool http2)
     {
@@ -384,9 +384,9 @@ public sealed class GrpcDotnetInteropTests(GreetServer server, GrpcDotnetServer 
     public async Task OurClient_Unary_ResponseWithHeadersAndTrailers(Protocol protocol, bool http2)
     {
         using var meta = new ResponseMetadata();
-        GreetResponse response = await OurClient(protocol, http2).GreetAsync(new GreetRequest { Name = "Ada" }, ConnectCallTests.RequestHeaders()).Within();
+        GreetResponse response = await OurClient(protocol, http2).GreetAsync(new GreetRequest { Name = "Ada" }, EveryProtocolCallTests.RequestHeaders()).Within();
         Assert.Equal("Hello, Ada!", response.Greeting);
-        ConnectCallTests.AssertMetadata(meta.Headers, meta.Trailers);
+        EveryProtocolCallTests.AssertMetadata(meta.Headers, meta.Trailers);
     }
 
     [Theory]
@@ -396,17 +396,17 @@ public sealed class GrpcDotnetInteropTests(GreetServer server, GrpcDotnetServer 
         GreetServiceClient client = OurClient(protocol, http2);
         using (var meta = new ResponseMetadata())
         {
-            List<GreetResponse> responses = await client.GreetManyAsync(new GreetRequest { Name = "Ada" }, ConnectCallTests.RequestHeaders()).ToListWithin();
+            List<GreetResponse> responses = await client.GreetManyAsync(new GreetRequest { Name = "Ada" }, EveryProtocolCallTests.RequestHeaders()).ToListWithin();
             Assert.Equal(["Hello, Ada! (1)", "Hello, Ada! (2)", "Hello, Ada! (3)"], responses.Select(r => r.Greeting));
-            ConnectCallTests.AssertMetadata(meta.Headers, meta.Trailers);
+            EveryProtocolCallTests.AssertMetadata(meta.Headers, meta.Trailers);
         }
 
         string[] names = protocol == Protocol.GrpcWebText ? s_paddedNames : s_names;
         using (var meta = new ResponseMetadata())
         {
-            GreetResponse response = await client.GreetEveryoneAsync(ConnectCallTests.Names(names), ConnectCallTests.RequestHeaders()).Within();
+            GreetResponse response = await client.GreetEveryoneAsync(EveryProtocolCallTests.Names(names), EveryProtocolCallTests.RequestHeaders()).Within();
             Assert.Equal($"Hello, {string.Join(", ", names)}!", response.Greeting);
-            ConnectCallTests.AssertMetadata(meta.Headers, meta.Trailers);
+            EveryProtocolCallTests.AssertMetadata(meta.Headers, meta.Trailers);
         }
     }
 
@@ -430,7 +430,7 @@ public sealed class GrpcDotnetInteropTests(GreetServer server, GrpcDotnetServer 
                 bounded.CancelAfter(TimeSpan.FromSeconds(3));
                 try
                 {
-                    GreetResponse response = await client.GreetEveryoneAsync(ConnectCallTests.Names("Ada", "Grace"), cancellationToken: bounded.Token);
+                    GreetResponse response = await client.GreetEveryoneAsync(EveryProtocolCallTests.Names("Ada", "Grace"), cancellationToken: bounded.Token);
                     Assert.Equal("Hello, Ada, Grace!", response.Greeting);
                 }
                 catch (ConnectException e)
@@ -448,15 +448,15 @@ public sealed class GrpcDotnetInteropTests(GreetServer server, GrpcDotnetServer 
     public async Task OurClient_BidiPingPong_HeadersAfterFirstResponseTrailersAfterLast(Protocol protocol)
     {
         using var meta = new ResponseMetadata();
-        await ConnectCallTests.PingPongAsync(OurClient(protocol, http2: true), ConnectCallTests.RequestHeaders(), meta, s_names);
-        ConnectCallTests.AssertMetadata(meta.Headers, meta.Trailers);
+        await EveryProtocolCallTests.PingPongAsync(OurClient(protocol, http2: true), EveryProtocolCallTests.RequestHeaders(), meta, s_names);
+        EveryProtocolCallTests.AssertMetadata(meta.Headers, meta.Trailers);
     }
 
     [Theory]
     [MemberData(nameof(Transports))]
     public async Task OurClient_UnaryFails_CodeMessageMetadataAndStatusDetail(Protocol protocol, bool http2)
     {
-        Headers headers = ConnectCallTests.RequestHeaders();
+        Headers headers = EveryProtocolCallTests.RequestHeaders();
         headers["x-fail"] = "permission_denied";
         headers["x-detail"] = "why";
         using var meta = new ResponseMetadata();
@@ -466,15 +466,15 @@ public sealed class GrpcDotnetInteropTests(GreetServer server, GrpcDotnetServer 
         Assert.Equal("failed as asked", error.Message);
         Assert.Equal("why", error.GetDetail<StringValue>()?.Value);
         Assert.Equal("yes", error.Metadata.Get("x-error-meta"));
-        ConnectCallTests.AssertMetadata(error.Headers, error.Trailers);
-        ConnectCallTests.AssertMetadata(meta.Headers, meta.Trailers);
+        EveryProtocolCallTests.AssertMetadata(error.Headers, error.Trailers);
+        EveryProtocolCallTests.AssertMetadata(meta.Headers, meta.Trailers);
     }
 
     [Theory]
     [MemberData(nameof(SomeTransports))]
     public async Task OurClient_ServerStreamFailsAfterOneMessage_MessageThenErrorWithTrailers(Protocol protocol, bool http2)
     {
-        Headers headers = ConnectCallTests.RequestHeaders();
+        Headers headers = EveryProtocolCallTests.RequestHeaders();
         headers["x-fail"] = "resource_exhausted";
         using var meta = new ResponseMetadata();
         var received = new List<string>();
@@ -491,7 +491,7 @@ public sealed class GrpcDotnetInteropTests(GreetServer server, GrpcDotnetServer 
         Assert.Equal(Code.ResourceExhausted, error.Code);
         Assert.Equal("failed as asked", error.Message);
         Assert.Equal("yes", error.Trailers.Get("x-error-meta"));
-        ConnectCallTests.AssertMetadata(meta.Headers, meta.Trailers);
+        EveryProtocolCallTests.AssertMetadata(meta.Headers, meta.Trailers);
     }
 
     [Theory]
@@ -501,9 +501,9 @@ public sealed class GrpcDotnetInteropTests(GreetServer server, GrpcDotnetServer 
         GreetServiceClient client = OurClient(protocol, http2, compression: "gzip");
         using (var meta = new ResponseMetadata())
         {
-            GreetResponse response = await client.GreetAsync(new GreetRequest { Name = "Ada" }, ConnectCallTests.RequestHeaders()).Within();
+            GreetResponse response = await client.GreetAsync(new GreetRequest { Name = "Ada" }, EveryProtocolCallTests.RequestHeaders()).Within();
             Assert.Equal("Hello, Ada!", response.Greeting);
-            ConnectCallTests.AssertMetadata(meta.Headers, meta.Trailers);
+            EveryProtocolCallTests.AssertMetadata(meta.Headers, meta.Trailers);
         }
 
         List<GreetResponse> responses = await client.GreetManyAsync(new GreetRequest { Name = "Ada" }).ToListWithin();
@@ -514,7 +514,7 @@ public sealed class GrpcDotnetInteropTests(GreetServer server, GrpcDotnetServer 
         {
             Dictionary<string, string> seen = PeerService.RequestHeaders[procedure];
             Assert.Equal("gzip", seen.GetValueOrDefault("grpc-encoding"));
-            Assert.Contains("gzip", ConnectCallTests.Split([seen.GetValueOrDefault("grpc-accept-encoding") ?? string.Empty]));
+            Assert.Contains("gzip", EveryProtocolCallTests.Split([seen.GetValueOrDefault("grpc-accept-encoding") ?? string.Empty]));
         }
     }
 
@@ -539,6 +539,6 @@ public sealed class GrpcDotnetInteropTests(GreetServer server, GrpcDotnetServer 
             () => OurClient(protocol, http2).GreetAsync(new GreetRequest(), headers, timeout: TimeSpan.FromMilliseconds(300)).Within());
         Assert.Equal(Code.DeadlineExceeded, error.Code);
         Assert.NotNull(PeerService.RequestHeaders[GreetServiceConnect.Procedures.Greet].GetValueOrDefault("grpc-timeout"));
-        await ConnectCallTests.WaitUntilAsync(() => PeerService.Canceled.Contains(GreetServiceConnect.Procedures.Greet));
+        await Wait.UntilAsync(() => PeerService.Canceled.Contains(GreetServiceConnect.Procedures.Greet));
     }
 }

@@ -11,7 +11,7 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// byte over fails with resource_exhausted; compressed messages are measured after
 /// decompression, so a small compressed body cannot smuggle in a large message.
 /// </summary>
-public sealed class LimitsTests(LimitsTests.Server fixture) : IClassFixture<LimitsTests.Server>
+public sealed class MessageSizeLimitTests(MessageSizeLimitTests.Server fixture) : IClassFixture<MessageSizeLimitTests.Server>
 {
     private const int ServerReceive = 1024;
     private const int ServerSend = 512;
@@ -32,7 +32,7 @@ public sealed class LimitsTests(LimitsTests.Server fixture) : IClassFixture<Limi
     public static TheoryData<Protocol, string?, bool> Wires()
     {
         var data = new TheoryData<Protocol, string?, bool>();
-        foreach (Protocol protocol in ConnectCallTests.Protocols)
+        foreach (Protocol protocol in EveryProtocolCallTests.Protocols)
         {
             foreach (string? compression in new[] { null, "gzip" })
             {
@@ -100,7 +100,7 @@ public sealed class LimitsTests(LimitsTests.Server fixture) : IClassFixture<Limi
     {
         GreetServiceClient client = Client(protocol, compression, http2);
         await AssertAtLimitPassesAndOverFailsAsync(
-            size => client.GreetEveryoneAsync(ConnectCallTests.Names("a", new string('x', size - 3), "b")), ServerReceive);
+            size => client.GreetEveryoneAsync(EveryProtocolCallTests.Names("a", new string('x', size - 3), "b")), ServerReceive);
     }
 
     [Theory]

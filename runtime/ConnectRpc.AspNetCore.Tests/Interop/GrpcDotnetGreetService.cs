@@ -13,7 +13,7 @@ namespace ConnectRpc.AspNetCore.Tests;
 
 /// <summary>
 /// The greet service on grpc-dotnet, mirroring <see cref="TestGreetService"/> request header for
-/// request header, so the shared assertions (<see cref="ConnectCallTests.AssertMetadata"/>) hold
+/// request header, so the shared assertions (<see cref="EveryProtocolCallTests.AssertMetadata"/>) hold
 /// against it too. Response headers are always sent explicitly at the start of the call: grpc-dotnet
 /// would otherwise send an error before any message as trailers-only (everything, headers included,
 /// in one header block), which no client can split back into headers and trailers.

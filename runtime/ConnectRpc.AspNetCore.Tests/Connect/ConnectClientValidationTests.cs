@@ -524,7 +524,7 @@ public sealed class ConnectClientValidationTests : IClassFixture<RawServer>
             () => Client(http2: false).GreetEveryoneAsync(Requests(endless: true), Answer(reply), TimeSpan.FromMilliseconds(500)).Within());
         Assert.Equal(Code.DeadlineExceeded, error.Code);
         Assert.InRange(clock.Elapsed, TimeSpan.FromMilliseconds(400), TimeSpan.FromSeconds(5));
-        await ConnectCallTests.WaitUntilAsync(() => Volatile.Read(ref _finished) == Volatile.Read(ref _started));
+        await Wait.UntilAsync(() => Volatile.Read(ref _finished) == Volatile.Read(ref _started));
     }
 
     // ---- Stalled bodies: the client's deadline or cancellation ends the call, and the server sees it end.
@@ -586,7 +586,7 @@ public sealed class ConnectClientValidationTests : IClassFixture<RawServer>
         Assert.Equal(cancel ? Code.Canceled : Code.DeadlineExceeded, code);
         Assert.InRange(elapsed, TimeSpan.FromMilliseconds(400), TimeSpan.FromSeconds(5));
         Assert.Equal(kind == "server-stream" && !beforeHeaders ? 1 : 0, received);
-        await ConnectCallTests.WaitUntilAsync(() => Volatile.Read(ref _finished) == Volatile.Read(ref _started));
+        await Wait.UntilAsync(() => Volatile.Read(ref _finished) == Volatile.Read(ref _started));
     }
 
     // ---- Nothing left behind.
@@ -618,8 +618,8 @@ public sealed class ConnectClientValidationTests : IClassFixture<RawServer>
         }
 
         Assert.Equal(calls, Volatile.Read(ref _started));
-        await ConnectCallTests.WaitUntilAsync(() => Volatile.Read(ref _finished) == calls);
+        await Wait.UntilAsync(() => Volatile.Read(ref _finished) == calls);
         // One HTTP/2 connection, and the HTTP/1.1 connections that were not closed reused (2 in practice).
-        await ConnectCallTests.WaitUntilAsync(() => _server.OpenConnections <= 4);
+        await Wait.UntilAsync(() => _server.OpenConnections <= 4);
     }
 }

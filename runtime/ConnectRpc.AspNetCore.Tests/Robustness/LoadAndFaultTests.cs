@@ -142,7 +142,7 @@ public sealed class LoadAndFaultTests
             await Task.WhenAll(faults).WaitAsync(s_phase, Bounded.Token);
             await Task.WhenAll(faulted).WaitAsync(s_phase, Bounded.Token);
             await Task.WhenAll(opened).WaitAsync(s_phase, Bounded.Token);
-            await ConnectCallTests.WaitUntilAsync(
+            await Wait.UntilAsync(
                 () => tracker.InFlight == completing.Length && Drained(tracker.For(Cancel)) && Drained(tracker.For(Disconnect)),
                 () => $"in flight {tracker.InFlight} of {completing.Length} held; cancel: {tracker.For(Cancel)}; disconnect: {tracker.For(Disconnect)}\n" +
                     tracker.DescribeRunning(Complete, 20));
@@ -157,7 +157,7 @@ public sealed class LoadAndFaultTests
             TimeSpan finishedAfter = clock.Elapsed;
             await stopSide.CancelAsync();
             UnaryLoopResult unaryResult = await unary.WaitAsync(s_phase, Bounded.Token);
-            await ConnectCallTests.WaitUntilAsync(() => tracker.InFlight == 0, () => $"{tracker.InFlight} handlers still in flight");
+            await Wait.UntilAsync(() => tracker.InFlight == 0, () => $"{tracker.InFlight} handlers still in flight");
 
             // Every call ended as its fate says, and every server handler as its call did.
             string[] wrong = [.. results.Select(Misbehavior).OfType<string>()];
@@ -236,7 +236,7 @@ public sealed class LoadAndFaultTests
             }
 
             await Task.WhenAll(established).Within();
-            await ConnectCallTests.WaitUntilAsync(() => tracker.InFlight == count, () => $"{tracker.InFlight} of {count} streams held");
+            await Wait.UntilAsync(() => tracker.InFlight == count, () => $"{tracker.InFlight} of {count} streams held");
 
             using var shutdown = new CancellationTokenSource(shutdownTimeout);
             var clock = Stopwatch.StartNew();
@@ -244,7 +244,7 @@ public sealed class LoadAndFaultTests
 
             // Once the listeners are closed, new calls are refused, on new connections and on
             // the ones that carry the held streams (the server sent them GOAWAY).
-            await ConnectCallTests.WaitUntilAsync(() => !Accepts(server.Http1Url) && !Accepts(server.Http2Url));
+            await Wait.UntilAsync(() => !Accepts(server.Http1Url) && !Accepts(server.Http2Url));
             foreach (Connections clients in new[] { fresh, pool })
             {
                 foreach ((Protocol protocol, bool http2) in UnaryTransports())
@@ -298,11 +298,11 @@ public sealed class LoadAndFaultTests
         }
 
         await Task.WhenAll(established).Within();
-        await ConnectCallTests.WaitUntilAsync(() => tracker.InFlight == count, () => $"{tracker.InFlight} of {count} handlers reading");
+        await Wait.UntilAsync(() => tracker.InFlight == count, () => $"{tracker.InFlight} of {count} handlers reading");
         pool.Abort();
 
         StreamResult[] results = await Task.WhenAll(calls).Within();
-        await ConnectCallTests.WaitUntilAsync(() => tracker.InFlight == 0, () => $"{tracker.InFlight} handlers still in flight");
+        await Wait.UntilAsync(() => tracker.InFlight == 0, () => $"{tracker.InFlight} handlers still in flight");
         Assert.All(results, result => Assert.Null(Misbehavior(result)));
         HandlerTracker.Counts counts = tracker.For(Disconnect);
         Assert.Equal((count, count, count), (counts.Entered, counts.Exited, counts.ExitedCanceled));
@@ -332,7 +332,7 @@ public sealed class LoadAndFaultTests
 
         Assert.Equal(Code.Canceled, canceled.Code);
         HandlerTracker.Counts counts = tracker.For(Cancel);
-        await ConnectCallTests.WaitUntilAsync(() => counts.Exited == 1, () => $"the handler did not end: {counts}");
+        await Wait.UntilAsync(() => counts.Exited == 1, () => $"the handler did not end: {counts}");
         Assert.Equal((1, 1), (counts.Entered, counts.ExitedCanceled));
     }
 

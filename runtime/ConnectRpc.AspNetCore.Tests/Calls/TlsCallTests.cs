@@ -19,23 +19,23 @@ public sealed class TlsCallTests(TlsCallTests.Server fixture) : IClassFixture<Tl
     }
 
     [Theory]
-    [MemberData(nameof(ConnectCallTests.AllProtocols), MemberType = typeof(ConnectCallTests))]
+    [MemberData(nameof(EveryProtocolCallTests.AllProtocols), MemberType = typeof(EveryProtocolCallTests))]
     public async Task DefaultOptions_Http2ByAlpn_UnaryAndBidiPingPong(Protocol protocol)
     {
         GreetServiceClient client = _server.TlsClient(new ConnectClientOptions { Protocol = protocol });
         using (var meta = new ResponseMetadata())
         {
-            GreetResponse response = await client.GreetAsync(new GreetRequest { Name = "Ada" }, ConnectCallTests.RequestHeaders()).Within();
+            GreetResponse response = await client.GreetAsync(new GreetRequest { Name = "Ada" }, EveryProtocolCallTests.RequestHeaders()).Within();
             Assert.Equal("Hello, Ada!", response.Greeting);
-            ConnectCallTests.AssertMetadata(meta.Headers, meta.Trailers);
+            EveryProtocolCallTests.AssertMetadata(meta.Headers, meta.Trailers);
         }
 
         Assert.Equal($"{protocol} HTTP/2 https", _server.Service.Transports[GreetServiceConnect.Procedures.Greet]);
 
         using (var meta = new ResponseMetadata())
         {
-            await ConnectCallTests.PingPongAsync(client, ConnectCallTests.RequestHeaders(), meta, ["Ada", "Grace"]);
-            ConnectCallTests.AssertMetadata(meta.Headers, meta.Trailers);
+            await EveryProtocolCallTests.PingPongAsync(client, EveryProtocolCallTests.RequestHeaders(), meta, ["Ada", "Grace"]);
+            EveryProtocolCallTests.AssertMetadata(meta.Headers, meta.Trailers);
         }
 
         Assert.Equal($"{protocol} HTTP/2 https", _server.Service.Transports[GreetServiceConnect.Procedures.Chat]);
@@ -49,9 +49,9 @@ public sealed class TlsCallTests(TlsCallTests.Server fixture) : IClassFixture<Tl
     {
         GreetServiceClient client = _server.TlsClient(new ConnectClientOptions { Protocol = protocol, HttpVersion = HttpVersion.Version11 });
         using var meta = new ResponseMetadata();
-        List<GreetResponse> responses = await client.GreetManyAsync(new GreetRequest { Name = "Ada" }, ConnectCallTests.RequestHeaders()).ToListWithin();
+        List<GreetResponse> responses = await client.GreetManyAsync(new GreetRequest { Name = "Ada" }, EveryProtocolCallTests.RequestHeaders()).ToListWithin();
         Assert.Equal(3, responses.Count);
-        ConnectCallTests.AssertMetadata(meta.Headers, meta.Trailers);
+        EveryProtocolCallTests.AssertMetadata(meta.Headers, meta.Trailers);
         Assert.Equal($"{protocol} HTTP/1.1 https", _server.Service.Transports[GreetServiceConnect.Procedures.GreetMany]);
     }
 }

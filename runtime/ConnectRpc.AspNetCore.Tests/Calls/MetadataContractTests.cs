@@ -71,7 +71,7 @@ public sealed class MetadataContractTests(GreetServer fixture) : IClassFixture<G
     public async Task EveryProtocol_SameHeadersAndTrailersAsConnect(string testCase, string kind, string expected)
     {
         var snapshots = new Dictionary<Protocol, string>();
-        foreach (Protocol protocol in ConnectCallTests.Protocols)
+        foreach (Protocol protocol in EveryProtocolCallTests.Protocols)
         {
             GreetServiceClient client = _server.Client(http2: true, new ConnectClientOptions { Protocol = protocol });
             snapshots[protocol] = await RunAsync(client, kind, RequestHeaders(testCase));
@@ -99,7 +99,7 @@ public sealed class MetadataContractTests(GreetServer fixture) : IClassFixture<G
                     await client.GreetManyAsync(new GreetRequest { Name = "Ada" }, headers).ToListWithin();
                     break;
                 case "client":
-                    await client.GreetEveryoneAsync(ConnectCallTests.Names("Ada", "Grace"), headers).Within();
+                    await client.GreetEveryoneAsync(EveryProtocolCallTests.Names("Ada", "Grace"), headers).Within();
                     break;
                 default:
                     var requests = Channel.CreateUnbounded<GreetRequest>();
@@ -123,7 +123,7 @@ public sealed class MetadataContractTests(GreetServer fixture) : IClassFixture<G
         var text = new StringBuilder();
         foreach (string key in s_keys)
         {
-            string[] values = ConnectCallTests.Split(headers.GetAll(key));
+            string[] values = EveryProtocolCallTests.Split(headers.GetAll(key));
             if (values.Length > 0)
             {
                 text.Append(text.Length > 0 ? "; " : "").Append(key).Append('=').Append(string.Join(',', values));

@@ -15,7 +15,7 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// trailers-only responses, the gRPC-Web trailer frame, text mode, timeouts, encodings,
 /// content types and message counts, checked on the bytes.
 /// </summary>
-public sealed class GrpcWireTests(GrpcWireTests.Server fixture) : IClassFixture<GrpcWireTests.Server>, IDisposable
+public sealed class GrpcServerWireTests(GrpcServerWireTests.Server fixture) : IClassFixture<GrpcServerWireTests.Server>, IDisposable
 {
     private const string Greet = "connectrpc.greet.v1.GreetService/Greet";
     private const string GreetMany = "connectrpc.greet.v1.GreetService/GreetMany";

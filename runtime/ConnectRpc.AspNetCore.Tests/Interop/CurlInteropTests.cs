@@ -115,7 +115,7 @@ public sealed class CurlInteropTests(GreetServer fixture) : IClassFixture<GreetS
         (List<string> headers, List<string> trailers) = BufCurlMetadata(result.StandardError);
         Assert.Contains("acme-tenant-id: 1234", headers);
         Assert.Contains("greet-version: v1", headers);
-        Assert.Equal(["a", "b"], ConnectCallTests.Split(headers.Where(h => h.StartsWith("x-echo:", StringComparison.Ordinal)).Select(h => h["x-echo:".Length..])));
+        Assert.Equal(["a", "b"], EveryProtocolCallTests.Split(headers.Where(h => h.StartsWith("x-echo:", StringComparison.Ordinal)).Select(h => h["x-echo:".Length..])));
         if (protocol == "grpc")
         {
             // buf curl prints HTTP trailers only; gRPC-Web trailers travel in the body.

@@ -12,7 +12,7 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// Raw HTTP against our server: the rejections and codes of protocol.md §1 (rejection order,
 /// content types, versions, timeouts, encodings), checked byte for byte where it matters.
 /// </summary>
-public sealed class ConnectWireTests(ConnectWireTests.Server fixture) : IClassFixture<ConnectWireTests.Server>, IDisposable
+public sealed class ConnectServerWireTests(ConnectServerWireTests.Server fixture) : IClassFixture<ConnectServerWireTests.Server>, IDisposable
 {
     private const string Greet = "connectrpc.greet.v1.GreetService/Greet";
     private const string GreetMany = "connectrpc.greet.v1.GreetService/GreetMany";
@@ -203,7 +203,7 @@ public sealed class ConnectWireTests(ConnectWireTests.Server fixture) : IClassFi
         JsonElement end = JsonDocument.Parse(payload).RootElement;
         Assert.Equal("deadline_exceeded", end.GetProperty("error").GetProperty("code").GetString());
         Assert.Equal("v1", end.GetProperty("metadata").GetProperty("greet-version")[0].GetString());
-        await ConnectCallTests.WaitUntilAsync(() => _server.Service.Canceled.Contains(GreetServiceConnect.Procedures.GreetMany));
+        await Wait.UntilAsync(() => _server.Service.Canceled.Contains(GreetServiceConnect.Procedures.GreetMany));
     }
 
     [Fact]

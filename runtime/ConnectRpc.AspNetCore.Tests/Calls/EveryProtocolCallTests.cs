@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Connectrpc.Greet.V1;
 
@@ -12,7 +11,7 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// (gRPC and bidi on HTTP/2 only), with the same headers and trailers delivered through
 /// <see cref="ResponseMetadata"/> on success and on error, whatever the protocol.
 /// </summary>
-public sealed class ConnectCallTests(GreetServer fixture) : IClassFixture<GreetServer>
+public sealed class EveryProtocolCallTests(GreetServer fixture) : IClassFixture<GreetServer>
 {
     private readonly KestrelHost _server = fixture.Host;
 
@@ -272,7 +271,7 @@ public sealed class ConnectCallTests(GreetServer fixture) : IClassFixture<GreetS
         ConnectException error = await Assert.ThrowsAsync<ConnectException>(
             () => Client(protocol).GreetAsync(new GreetRequest(), headers, timeout: TimeSpan.FromMilliseconds(300)).Within());
         Assert.Equal(Code.DeadlineExceeded, error.Code);
-        await WaitUntilAsync(() => _server.Service.Canceled.Contains(GreetServiceConnect.Procedures.Greet));
+        await Wait.UntilAsync(() => _server.Service.Canceled.Contains(GreetServiceConnect.Procedures.Greet));
         TimeSpan? seen = _server.Service.Timeouts[GreetServiceConnect.Procedures.Greet];
         Assert.NotNull(seen);
         Assert.InRange(seen.Value, TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(300));
@@ -295,7 +294,7 @@ public sealed class ConnectCallTests(GreetServer fixture) : IClassFixture<GreetS
         });
         Assert.Equal(Code.Canceled, error.Code);
         Assert.Single(received);
-        await WaitUntilAsync(() => _server.Service.Canceled.Contains(GreetServiceConnect.Procedures.GreetMany));
+        await Wait.UntilAsync(() => _server.Service.Canceled.Contains(GreetServiceConnect.Procedures.GreetMany));
     }
 
     public static TheoryData<Protocol, bool> ProtocolsAndStreaming()
@@ -324,7 +323,7 @@ public sealed class ConnectCallTests(GreetServer fixture) : IClassFixture<GreetS
         Assert.DoesNotContain("hunter2", error.ToString(), StringComparison.Ordinal);
         Assert.Equal("v1", meta.Headers.Get("greet-version"));
         Assert.Equal("v1", meta.Trailers.Get("greet-version"));
-        await WaitUntilAsync(() => _server.Logs.Any(l => l.Contains("hunter2", StringComparison.Ordinal)));
+        await Wait.UntilAsync(() => _server.Logs.Any(l => l.Contains("hunter2", StringComparison.Ordinal)));
     }
 
     public static TheoryData<Protocol, string> ProtocolsAndReservedKeys()
@@ -353,7 +352,7 @@ public sealed class ConnectCallTests(GreetServer fixture) : IClassFixture<GreetS
         Assert.Equal("the handler failed with an unexpected error", error.Message);
         Assert.DoesNotContain(meta.Headers, h => h.Key.Equals(key, StringComparison.OrdinalIgnoreCase) && h.Value == "x");
         Assert.DoesNotContain(meta.Trailers, h => h.Key.Equals(key, StringComparison.OrdinalIgnoreCase) && h.Value == "x");
-        await WaitUntilAsync(() => _server.Logs.Any(l => l.Contains("ArgumentException", StringComparison.Ordinal) && l.Contains(key, StringComparison.OrdinalIgnoreCase)));
+        await Wait.UntilAsync(() => _server.Logs.Any(l => l.Contains("ArgumentException", StringComparison.Ordinal) && l.Contains(key, StringComparison.OrdinalIgnoreCase)));
     }
 
     [Fact]
@@ -408,20 +407,6 @@ public sealed class ConnectCallTests(GreetServer fixture) : IClassFixture<GreetS
         {
             await Task.Yield();
             yield return new GreetRequest { Name = name };
-        }
-    }
-
-    internal static async Task WaitUntilAsync(Func<bool> condition, Func<string>? describe = null, [CallerArgumentExpression(nameof(condition))] string what = "")
-    {
-        using CancellationTokenSource bounded = Bounded.TimeoutSource();
-        while (!condition())
-        {
-            if (bounded.IsCancellationRequested)
-            {
-                Assert.Fail("Timed out waiting for " + what + (describe is null ? "" : ": " + describe()));
-            }
-
-            await Task.Delay(20, Bounded.Token);
         }
     }
 }

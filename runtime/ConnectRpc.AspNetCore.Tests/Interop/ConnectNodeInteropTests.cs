@@ -84,30 +84,30 @@ public sealed class ConnectNodeInteropTests(GreetServer fixture) : IClassFixture
         var client = new GreetServiceClient(node.Url.ToString(), options);
         using (var meta = new ResponseMetadata())
         {
-            GreetResponse response = await client.GreetAsync(new GreetRequest { Name = "Ada" }, ConnectCallTests.RequestHeaders()).Within();
+            GreetResponse response = await client.GreetAsync(new GreetRequest { Name = "Ada" }, EveryProtocolCallTests.RequestHeaders()).Within();
             Assert.Equal("Hello, Ada!", response.Greeting);
-            ConnectCallTests.AssertMetadata(meta.Headers, meta.Trailers);
+            EveryProtocolCallTests.AssertMetadata(meta.Headers, meta.Trailers);
         }
 
         using (var meta = new ResponseMetadata())
         {
-            List<GreetResponse> responses = await client.GreetManyAsync(new GreetRequest { Name = "Ada" }, ConnectCallTests.RequestHeaders()).ToListWithin();
+            List<GreetResponse> responses = await client.GreetManyAsync(new GreetRequest { Name = "Ada" }, EveryProtocolCallTests.RequestHeaders()).ToListWithin();
             Assert.Equal(["Hello, Ada! (1)", "Hello, Ada! (2)", "Hello, Ada! (3)"], responses.Select(r => r.Greeting));
-            ConnectCallTests.AssertMetadata(meta.Headers, meta.Trailers);
+            EveryProtocolCallTests.AssertMetadata(meta.Headers, meta.Trailers);
         }
 
         using (var meta = new ResponseMetadata())
         {
-            GreetResponse response = await client.GreetEveryoneAsync(ConnectCallTests.Names("Ada", "Grace", "Linus"), ConnectCallTests.RequestHeaders()).Within();
+            GreetResponse response = await client.GreetEveryoneAsync(EveryProtocolCallTests.Names("Ada", "Grace", "Linus"), EveryProtocolCallTests.RequestHeaders()).Within();
             Assert.Equal("Hello, Ada, Grace, Linus!", response.Greeting);
-            ConnectCallTests.AssertMetadata(meta.Headers, meta.Trailers);
+            EveryProtocolCallTests.AssertMetadata(meta.Headers, meta.Trailers);
         }
 
         if (http2)
         {
             using var meta = new ResponseMetadata();
-            await ConnectCallTests.PingPongAsync(client, ConnectCallTests.RequestHeaders(), meta, ["Ada", "Grace", "Linus"]);
-            ConnectCallTests.AssertMetadata(meta.Headers, meta.Trailers);
+            await EveryProtocolCallTests.PingPongAsync(client, EveryProtocolCallTests.RequestHeaders(), meta, ["Ada", "Grace", "Linus"]);
+            EveryProtocolCallTests.AssertMetadata(meta.Headers, meta.Trailers);
         }
     }
 
@@ -119,7 +119,7 @@ public sealed class ConnectNodeInteropTests(GreetServer fixture) : IClassFixture
     {
         await using NodeServer node = await NodeServer.StartAsync(h2c: true);
         var client = new GreetServiceClient(node.Url.ToString(), new ConnectClientOptions { Protocol = protocol, HttpVersion = HttpVersion.Version20 });
-        Headers headers = ConnectCallTests.RequestHeaders();
+        Headers headers = EveryProtocolCallTests.RequestHeaders();
         headers["x-fail"] = "permission_denied";
 
         using var meta = new ResponseMetadata();
@@ -129,7 +129,7 @@ public sealed class ConnectNodeInteropTests(GreetServer fixture) : IClassFixture
         ConnectException stream = await Assert.ThrowsAsync<ConnectException>(() => client.GreetManyAsync(new GreetRequest { Name = "Ada" }, headers).ToListWithin());
         AssertError(stream, meta);
 
-        ConnectException bidi = await Assert.ThrowsAsync<ConnectException>(() => ConnectCallTests.PingPongAsync(client, headers, meta, ["Ada", "Grace"]));
+        ConnectException bidi = await Assert.ThrowsAsync<ConnectException>(() => EveryProtocolCallTests.PingPongAsync(client, headers, meta, ["Ada", "Grace"]));
         AssertError(bidi, meta);
     }
 
@@ -158,7 +158,7 @@ public sealed class ConnectNodeInteropTests(GreetServer fixture) : IClassFixture
 
     /// <summary>The values of a metadata key, split on commas as the conformance runner does.</summary>
     private static string[] Values(JsonElement metadata, string key) =>
-        metadata.TryGetProperty(key, out JsonElement values) ? ConnectCallTests.Split(Strings(values)) : [];
+        metadata.TryGetProperty(key, out JsonElement values) ? EveryProtocolCallTests.Split(Strings(values)) : [];
 
     private static string[] Strings(JsonElement array) => [.. array.EnumerateArray().Select(e => e.GetString()!)];
 }
