@@ -6,7 +6,8 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// A <see cref="KestrelHost"/> shared by the tests of one class (an xunit class fixture): started
 /// once before the class's first test, stopped after its last. Each test gets its own window of
 /// the server's log and a reset service state (<see cref="ServerLogCheckAttribute"/>); the tests
-/// of a class run one at a time, so they never see each other's calls.
+/// of a class run one at a time, so they never see each other's calls. A warning or error logged
+/// outside every test (as the server starts or stops, or after a test's check) fails the class.
 /// </summary>
 public abstract class KestrelFixture : IAsyncLifetime
 {
@@ -19,6 +20,7 @@ public abstract class KestrelFixture : IAsyncLifetime
         if (Host is not null)
         {
             await Host.DisposeAsync();
+            Host.AssertNothingLoggedOutsideTests();
         }
 
         GC.SuppressFinalize(this);

@@ -62,7 +62,9 @@ public sealed class KestrelHost : IAsyncDisposable
     private readonly X509Certificate2? _certificate;
     private readonly List<(LogEntry Entry, int Window)> _log = [];
     private readonly List<(string Why, Func<LogEntry, bool> Match)> _expected = [];
+    private readonly List<LogEntry> _outsideTests = [];
     private int _window;
+    private bool _windowChecked;
     private int _openConnections;
     private int _requestsInFlight;
     private int _stopped;
@@ -282,7 +284,14 @@ public sealed class KestrelHost : IAsyncDisposable
     {
         lock (_log)
         {
+            if (!_windowChecked)
+            {
+                // Logged before the first test (while the host started) or by a test nobody checked.
+                _outsideTests.AddRange(Unexpected());
+            }
+
             _window++;
+            _windowChecked = false;
             _expected.Clear();
         }
 
@@ -308,7 +317,8 @@ public sealed class KestrelHost : IAsyncDisposable
         LogEntry[] unexpected;
         lock (_log)
         {
-            unexpected = [.. Entries().Where(entry => !_expected.Any(e => e.Match(entry)))];
+            unexpected = Unexpected();
+            _windowChecked = true;
         }
 
         if (unexpected.Length > 0)
@@ -319,9 +329,33 @@ public sealed class KestrelHost : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Fails if the server logged a warning or an error outside every test's window: while it
+    /// started, between tests, after the last test's check, or as it stopped. A fixture's host
+    /// calls this once stopped.
+    /// </summary>
+    internal void AssertNothingLoggedOutsideTests()
+    {
+        LogEntry[] outside;
+        lock (_log)
+        {
+            outside = [.. _outsideTests, .. _windowChecked ? [] : Unexpected()];
+        }
+
+        if (outside.Length > 0)
+        {
+            throw new Xunit.Sdk.XunitException(
+                $"The shared server logged {outside.Length} warning(s) or error(s) outside the window of any test:\n" + string.Join("\n", outside.Take(10)));
+        }
+    }
+
     /// <summary>The hosts started inside the test <paramref name="testId"/>, forgotten as they are returned.</summary>
     internal static KestrelHost[] TakeStartedBy(string testId) =>
         s_startedByTest.TryRemove(testId, out ConcurrentQueue<KestrelHost>? hosts) ? [.. hosts] : [];
+
+    /// <summary>The current window's entries no expectation accepts; under the lock.</summary>
+    private LogEntry[] Unexpected() =>
+        [.. _log.Where(e => e.Window == _window).Select(e => e.Entry).Where(entry => !_expected.Any(e => e.Match(entry)))];
 
     private IEnumerable<LogEntry> Entries()
     {
@@ -336,6 +370,11 @@ public sealed class KestrelHost : IAsyncDisposable
         lock (_log)
         {
             _log.Add((entry, _window));
+            if (_windowChecked && !_expected.Any(e => e.Match(entry)))
+            {
+                // The current test was already checked: nobody else will see this entry.
+                _outsideTests.Add(entry);
+            }
         }
     }
 
