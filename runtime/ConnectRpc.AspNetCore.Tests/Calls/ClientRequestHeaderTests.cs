@@ -7,10 +7,20 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// <summary>
 /// The request headers our client sends, as a server interceptor records them: the runtime's
 /// User-Agent unless the application sets one, and the default headers of an application's own
-/// HttpClient on every call. Each test's server records with interceptors of its own.
+/// HttpClient on every call. The class shares one server; each test sets its recording interceptor.
 /// </summary>
-public sealed class ClientRequestHeaderTests
+public sealed class ClientRequestHeaderTests : IClassFixture<InterceptorServer>
 {
+    private readonly InterceptorServer _fixture;
+    private readonly KestrelHost _server;
+
+    public ClientRequestHeaderTests(InterceptorServer fixture)
+    {
+        fixture.Interceptor = null;
+        _fixture = fixture;
+        _server = fixture.Host;
+    }
+
     [Theory]
     [InlineData(Protocol.Connect, "connect-csharp/")]
     [InlineData(Protocol.Grpc, "grpc-csharp-connect/")]
@@ -18,8 +28,8 @@ public sealed class ClientRequestHeaderTests
     public async Task UserAgent_RuntimesOwnUnlessTheApplicationSetsOne(Protocol protocol, string prefix)
     {
         var seen = new ConcurrentQueue<string?>();
-        await using KestrelHost server = await KestrelHost.StartAsync(o => o.Interceptors.Add(new RecordHeader("user-agent", seen)));
-        GreetServiceClient client = server.Client(http2: true, new ConnectClientOptions { Protocol = protocol });
+        _fixture.Interceptor = new RecordHeaders(("user-agent", seen));
+        GreetServiceClient client = _server.Client(http2: true, new ConnectClientOptions { Protocol = protocol });
         await client.GreetAsync(new GreetRequest()).Within();
         await client.GreetAsync(new GreetRequest(), new Headers { ["user-agent"] = "acme/7" }).Within();
         Assert.Collection(
@@ -35,12 +45,8 @@ public sealed class ClientRequestHeaderTests
     {
         var agents = new ConcurrentQueue<string?>();
         var tenants = new ConcurrentQueue<string?>();
-        await using KestrelHost server = await KestrelHost.StartAsync(o =>
-        {
-            o.Interceptors.Add(new RecordHeader("user-agent", agents));
-            o.Interceptors.Add(new RecordHeader("acme-tenant-id", tenants));
-        });
-        using var http = new HttpClient { BaseAddress = server.Http2Url };
+        _fixture.Interceptor = new RecordHeaders(("user-agent", agents), ("acme-tenant-id", tenants));
+        using var http = new HttpClient { BaseAddress = _server.Http2Url };
         http.DefaultRequestHeaders.TryAddWithoutValidation("User-Agent", "acme-app/2");
         http.DefaultRequestHeaders.TryAddWithoutValidation("acme-tenant-id", "1234");
         var client = new GreetServiceClient(http, new ConnectClientOptions { Protocol = protocol, HttpVersion = System.Net.HttpVersion.Version20 });
@@ -53,11 +59,16 @@ public sealed class ClientRequestHeaderTests
         Assert.Equal("1234", Assert.Single(tenants));
     }
 
-    private sealed class RecordHeader(string key, ConcurrentQueue<string?> seen) : ServerInterceptor
+    /// <summary>Records each call's value of every key it is given, in its own queue.</summary>
+    private sealed class RecordHeaders(params (string Key, ConcurrentQueue<string?> Seen)[] keys) : ServerInterceptor
     {
         public override Task InterceptAsync(ServerCall call, ServerCallHandler next)
         {
-            seen.Enqueue(call.Context.RequestHeaders.Get(key));
+            foreach ((string key, ConcurrentQueue<string?> seen) in keys)
+            {
+                seen.Enqueue(call.Context.RequestHeaders.Get(key));
+            }
+
             return next(call);
         }
     }

@@ -51,3 +51,29 @@ public sealed class RawServer : KestrelFixture
 
     protected override Task<KestrelHost> StartAsync() => KestrelHost.StartAsync(context => Respond(context));
 }
+
+/// <summary>
+/// Our greet service behind one interceptor of the runtime's chain that runs <see cref="Interceptor"/>,
+/// which each test of the class sets as it starts (none when null).
+/// </summary>
+public sealed class InterceptorServer : KestrelFixture
+{
+    private readonly Switch _switch = new();
+
+    /// <summary>The interceptor calls pass through now (none when null).</summary>
+    public ServerInterceptor? Interceptor
+    {
+        get => _switch.Current;
+        set => _switch.Current = value;
+    }
+
+    protected override Task<KestrelHost> StartAsync() => KestrelHost.StartAsync(o => o.Interceptors.Add(_switch));
+
+    private sealed class Switch : ServerInterceptor
+    {
+        public volatile ServerInterceptor? Current;
+
+        public override Task InterceptAsync(ServerCall call, ServerCallHandler next) =>
+            Current is { } current ? current.InterceptAsync(call, next) : next(call);
+    }
+}

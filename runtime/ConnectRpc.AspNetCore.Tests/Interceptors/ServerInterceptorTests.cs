@@ -8,44 +8,21 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// <summary>
 /// Server interceptors over real HTTP, unary and streaming: rejecting calls, writing metadata,
 /// seeing messages, rethrowing another call's error. The class shares one server whose
-/// interceptor each test sets (<see cref="Server.Interceptor"/>), and a plain server to call
+/// interceptor each test sets (<see cref="InterceptorServer.Interceptor"/>), and a plain server to call
 /// downstream.
 /// </summary>
-public sealed class ServerInterceptorTests : IClassFixture<ServerInterceptorTests.Server>, IClassFixture<GreetServer>
+public sealed class ServerInterceptorTests : IClassFixture<InterceptorServer>, IClassFixture<GreetServer>
 {
     private readonly KestrelHost _server;
     private readonly KestrelHost _downstream;
-    private readonly Server _fixture;
+    private readonly InterceptorServer _fixture;
 
-    public ServerInterceptorTests(Server fixture, GreetServer downstream)
+    public ServerInterceptorTests(InterceptorServer fixture, GreetServer downstream)
     {
         fixture.Interceptor = null;
         _fixture = fixture;
         _server = fixture.Host;
         _downstream = downstream.Host;
-    }
-
-    /// <summary>Our greet service behind one interceptor of the runtime's chain that runs <see cref="Interceptor"/>, the test's own.</summary>
-    public sealed class Server : KestrelFixture
-    {
-        private readonly Switch _switch = new();
-
-        /// <summary>The interceptor calls pass through now (none when null).</summary>
-        public ServerInterceptor? Interceptor
-        {
-            get => _switch.Current;
-            set => _switch.Current = value;
-        }
-
-        protected override Task<KestrelHost> StartAsync() => KestrelHost.StartAsync(o => o.Interceptors.Add(_switch));
-
-        private sealed class Switch : ServerInterceptor
-        {
-            public volatile ServerInterceptor? Current;
-
-            public override Task InterceptAsync(ServerCall call, ServerCallHandler next) =>
-                Current is { } current ? current.InterceptAsync(call, next) : next(call);
-        }
     }
 
     [Fact]

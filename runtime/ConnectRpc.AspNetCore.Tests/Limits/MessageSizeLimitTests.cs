@@ -11,7 +11,8 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// byte over fails with resource_exhausted; compressed messages are measured after
 /// decompression, so a small compressed body cannot smuggle in a large message.
 /// </summary>
-public sealed class MessageSizeLimitTests(MessageSizeLimitTests.Server fixture) : IClassFixture<MessageSizeLimitTests.Server>
+public sealed class MessageSizeLimitTests(MessageSizeLimitTests.Server fixture, MessageSizeLimitTests.SendLimitServer sendLimited)
+    : IClassFixture<MessageSizeLimitTests.Server>, IClassFixture<MessageSizeLimitTests.SendLimitServer>
 {
     private const int ServerReceive = 1024;
     private const int ServerSend = 512;
@@ -19,14 +20,18 @@ public sealed class MessageSizeLimitTests(MessageSizeLimitTests.Server fixture) 
     private const int ClientSend = 128;
 
     private readonly KestrelHost _server = fixture.Host;
+    private readonly KestrelHost _sendLimited = sendLimited.Host;
 
-    /// <summary>
-    /// The server the tests of this class share. The send limit has a server of its own: a
-    /// response at it needs a request over the receive limit.
-    /// </summary>
+    /// <summary>The server of the receive limit, which the tests of this class share.</summary>
     public sealed class Server : KestrelFixture
     {
         protected override Task<KestrelHost> StartAsync() => KestrelHost.StartAsync(options => options.MaxReceiveMessageSize = ServerReceive);
+    }
+
+    /// <summary>The send limit has a server of its own (shared by its cases): a response at it needs a request over the receive limit.</summary>
+    public sealed class SendLimitServer : KestrelFixture
+    {
+        protected override Task<KestrelHost> StartAsync() => KestrelHost.StartAsync(options => options.MaxSendMessageSize = ServerSend);
     }
 
     public static TheoryData<Protocol, string?, bool> Wires()
@@ -107,8 +112,7 @@ public sealed class MessageSizeLimitTests(MessageSizeLimitTests.Server fixture) 
     [MemberData(nameof(Wires))]
     public async Task ServerSendLimit_AtLimitPassesOneOverResourceExhausted(Protocol protocol, string? compression, bool http2)
     {
-        await using KestrelHost server = await KestrelHost.StartAsync(options => options.MaxSendMessageSize = ServerSend);
-        GreetServiceClient client = server.Client(http2, new ConnectClientOptions { Protocol = protocol, SendCompression = compression });
+        GreetServiceClient client = _sendLimited.Client(http2, new ConnectClientOptions { Protocol = protocol, SendCompression = compression });
         await AssertAtLimitPassesAndOverFailsAsync(size => client.GreetAsync(RequestForResponseOfSize(size)), ServerSend);
     }
 
