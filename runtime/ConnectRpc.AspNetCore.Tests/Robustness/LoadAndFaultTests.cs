@@ -35,10 +35,16 @@ public sealed class LoadTestsRunAlone;
 /// (1,500 at scale 1, of which 1,200 run to completion and are held open together) and every
 /// time window and bound; <c>make load</c> runs these tests at a larger scale.
 /// </para>
+/// <para>
+/// The load run and the graceful stop have servers of their own; the connection-fault
+/// regressions share the class's server.
+/// </para>
 /// </remarks>
 [Collection(nameof(LoadTestsRunAlone))]
-public sealed class LoadAndFaultTests
+public sealed class LoadAndFaultTests(GreetServer fixture) : IClassFixture<GreetServer>
 {
+    private readonly KestrelHost _shared = fixture.Host;
+
     // The x-fate header: what the test does to a call, and how the server counts its handler.
     private const string Complete = "complete";
     private const string Cancel = "cancel";
@@ -285,7 +291,7 @@ public sealed class LoadAndFaultTests
         // Regression: Kestrel fails the request body of a reset connection before it fires
         // RequestAborted, and the IOException was logged as a handler failure.
         const int count = 20;
-        await using KestrelHost server = await KestrelHost.StartAsync();
+        KestrelHost server = _shared;
         HandlerTracker tracker = server.Service.Handlers;
         using var pool = new Connections(server);
         var calls = new Task<StreamResult>[count];
@@ -317,7 +323,7 @@ public sealed class LoadAndFaultTests
     {
         // Regression: a response whose headers arrived as the call was canceled was never
         // disposed, so its HTTP/2 stream stayed open and the server's handler ran on.
-        await using KestrelHost server = await KestrelHost.StartAsync();
+        KestrelHost server = _shared;
         HandlerTracker tracker = server.Service.Handlers;
         using var cancel = new CancellationTokenSource();
         using var handler = new CancelAfterHeaders(cancel) { InnerHandler = new SocketsHttpHandler() };
