@@ -9,9 +9,9 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// <summary>
 /// connect-node (interop/) as the peer, both ways and over its three transports (Connect, gRPC,
 /// gRPC-Web): its client against our server, and our client against its server; every RPC
-/// kind, headers, trailers and errors.
+/// kind, headers, trailers and errors. The class shares our server and the two node servers.
 /// </summary>
-public sealed class ConnectNodeInteropTests(GreetServer fixture) : IClassFixture<GreetServer>
+public sealed class ConnectNodeInteropTests(GreetServer fixture, NodeServers nodes) : IClassFixture<GreetServer>, IClassFixture<NodeServers>
 {
     private static readonly byte[] s_echoBytes = [0, 1, 2, 254, 255];
     private readonly KestrelHost _server = fixture.Host;
@@ -74,7 +74,7 @@ public sealed class ConnectNodeInteropTests(GreetServer fixture) : IClassFixture
     [InlineData(Protocol.GrpcWeb, true, Codec.Json, "gzip")]
     public async Task OurClient_NodeServer_AllKindsWithMetadata(Protocol protocol, bool http2, Codec codec, string? compression)
     {
-        await using NodeServer node = await NodeServer.StartAsync(h2c: http2);
+        NodeServer node = nodes.Server(h2c: http2);
         var options = new ConnectClientOptions { Protocol = protocol, Codec = codec, SendCompression = compression };
         if (http2)
         {
@@ -117,7 +117,7 @@ public sealed class ConnectNodeInteropTests(GreetServer fixture) : IClassFixture
     [InlineData(Protocol.GrpcWeb)]
     public async Task OurClient_NodeServerFails_CodeMessageAndMetadata(Protocol protocol)
     {
-        await using NodeServer node = await NodeServer.StartAsync(h2c: true);
+        NodeServer node = nodes.Server(h2c: true);
         var client = new GreetServiceClient(node.Url.ToString(), new ConnectClientOptions { Protocol = protocol, HttpVersion = HttpVersion.Version20 });
         Headers headers = EveryProtocolCallTests.RequestHeaders();
         headers["x-fail"] = "permission_denied";

@@ -110,3 +110,35 @@ internal sealed class NodeServer : IAsyncDisposable
         _stop.Dispose();
     }
 }
+
+/// <summary>
+/// interop/server.mjs twice, over HTTP/1.1 and over cleartext HTTP/2, shared by the tests of a
+/// class (an xunit class fixture): started before its first test, stopped after its last.
+/// </summary>
+public sealed class NodeServers : IAsyncLifetime
+{
+    private NodeServer? _http1;
+    private NodeServer? _h2c;
+
+    /// <summary>The server over cleartext HTTP/2 when <paramref name="h2c"/>, else the HTTP/1.1 one.</summary>
+    internal NodeServer Server(bool h2c) => (h2c ? _h2c : _http1) ?? throw new InvalidOperationException("the node servers did not start");
+
+    public async ValueTask InitializeAsync()
+    {
+        _http1 = await NodeServer.StartAsync(h2c: false);
+        _h2c = await NodeServer.StartAsync(h2c: true);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_h2c is not null)
+        {
+            await _h2c.DisposeAsync();
+        }
+
+        if (_http1 is not null)
+        {
+            await _http1.DisposeAsync();
+        }
+    }
+}
