@@ -315,9 +315,11 @@ public sealed class KestrelHost : IAsyncDisposable
         }
 
         LogEntry[] unexpected;
+        string expected;
         lock (_log)
         {
             unexpected = Unexpected();
+            expected = _expected.Count == 0 ? "none" : string.Join("; ", _expected.Select(e => e.Why));
             _windowChecked = true;
         }
 
@@ -325,7 +327,7 @@ public sealed class KestrelHost : IAsyncDisposable
         {
             throw new Xunit.Sdk.XunitException(
                 $"The server logged {unexpected.Length} unexpected warning(s) or error(s) during {test} " +
-                "(a test that expects them says so with KestrelHost.ExpectLogs):\n" + string.Join("\n", unexpected.Take(10)));
+                $"(a test that expects them says so with KestrelHost.ExpectLogs; expected here: {expected}):\n" + string.Join("\n", unexpected.Take(10)));
         }
     }
 
