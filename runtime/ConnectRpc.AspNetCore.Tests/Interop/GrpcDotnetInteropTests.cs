@@ -14,7 +14,7 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// <summary>
 /// grpc-dotnet (Grpc.Net.Client with GrpcWebHandler, Grpc.AspNetCore.Server with UseGrpcWeb) as the
 /// peer, both ways: its client against our server, and our client against its server
-/// (<see cref="KestrelHost"/>), over gRPC (HTTP/2) and gRPC-Web binary and text (HTTP/1.1 and
+/// (<see cref="GrpcDotnetGreetService.Host"/>), over gRPC (HTTP/2) and gRPC-Web binary and text (HTTP/1.1 and
 /// HTTP/2). Every RPC kind with headers and trailers (multi-valued and binary), errors with
 /// metadata and <c>grpc-status-details-bin</c>, percent-encoded messages, deadlines, gzip, and bidi
 /// ping-pong. The expectations are the shared ones of <see cref="EveryProtocolCallTests"/>.
