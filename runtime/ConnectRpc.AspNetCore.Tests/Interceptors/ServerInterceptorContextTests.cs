@@ -10,14 +10,16 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// and a call that wraps nothing of the server's is refused with a clear error instead of
 /// losing metadata or breaking service activation.
 /// </summary>
-public sealed class ServerInterceptorContextTests
+public sealed class ServerInterceptorContextTests(InterceptorServer fixture) : IClassFixture<InterceptorServer>
 {
+    private readonly KestrelHost _server = fixture.Host;
+
     [Theory]
     [MemberData(nameof(EveryProtocolCallTests.AllProtocols), MemberType = typeof(EveryProtocolCallTests))]
     public async Task WrappingInterceptor_HandlersHeadersAndTrailersStillArrive(Protocol protocol)
     {
-        await using KestrelHost server = await KestrelHost.StartAsync(o => o.Interceptors.Add(new WrapEveryCall()));
-        GreetServiceClient client = server.Client(http2: true, new ConnectClientOptions { Protocol = protocol });
+        fixture.Interceptor = new WrapEveryCall();
+        GreetServiceClient client = _server.Client(http2: true, new ConnectClientOptions { Protocol = protocol });
 
         using (var meta = new ResponseMetadata())
         {
@@ -39,20 +41,20 @@ public sealed class ServerInterceptorContextTests
             Assert.Equal("3", meta.Trailers.Get("x-wrapped-writes"));
         }
 
-        Assert.Empty(server.Logs);
+        Assert.Empty(_server.Logs);
     }
 
     [Fact]
     public async Task InterceptorWithACallOfItsOwn_RefusedClearly_ServerKeepsServing()
     {
-        await using KestrelHost server = await KestrelHost.StartAsync(o => o.Interceptors.Add(new ReplaceEveryCall()));
-        GreetServiceClient client = server.Client(http2: true);
-        server.ExpectLogs("the endpoint refuses the interceptor's own call and logs it", "does not wrap the server's call");
+        fixture.Interceptor = new ReplaceEveryCall();
+        GreetServiceClient client = _server.Client(http2: true);
+        _server.ExpectLogs("the endpoint refuses the interceptor's own call and logs it", "does not wrap the server's call");
 
         ConnectException error = await Assert.ThrowsAsync<ConnectException>(() => client.GreetAsync(new GreetRequest(), new Headers { ["x-replace"] = "1" }).Within());
 
         Assert.Equal(Code.Unknown, error.Code);
-        Assert.Contains(server.Logs, log => log.Contains("does not wrap the server's call", StringComparison.Ordinal));
+        Assert.Contains(_server.Logs, log => log.Contains("does not wrap the server's call", StringComparison.Ordinal));
         Assert.Equal("Hello, Ada!", (await client.GreetAsync(new GreetRequest { Name = "Ada" }).Within()).Greeting);
     }
 

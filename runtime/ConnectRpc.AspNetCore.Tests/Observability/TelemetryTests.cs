@@ -18,8 +18,10 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// Listeners are process-wide and other tests run alongside, so every assertion picks out
 /// this test's server by its port.
 /// </remarks>
-public sealed class TelemetryTests
+public sealed class TelemetryTests(GreetServer fixture) : IClassFixture<GreetServer>
 {
+    private readonly KestrelHost _server = fixture.Host;
+
     private const string Greet = "connectrpc.greet.v1.GreetService/Greet";
 
     [Theory]
@@ -29,7 +31,7 @@ public sealed class TelemetryTests
     public async Task Unary_OneClientAndOneServerSpanInOneTrace_ThroughTheHttpSpans(Protocol protocol, string system, string? status)
     {
         using var telemetry = new Recorded();
-        await using KestrelHost server = await KestrelHost.StartAsync();
+        KestrelHost server = _server;
         int port = server.Http2Url.Port;
 
         await server.Client(http2: true, new ConnectClientOptions { Protocol = protocol }).GreetAsync(new GreetRequest { Name = "Ada" }).Within();
@@ -72,7 +74,7 @@ public sealed class TelemetryTests
     public async Task Error_StatusOnBothSpans_ErrorTypeWhereTheSideCountsItAsOne(Protocol protocol, string code, string status, bool serverError)
     {
         using var telemetry = new Recorded();
-        await using KestrelHost server = await KestrelHost.StartAsync();
+        KestrelHost server = _server;
         int port = server.Http2Url.Port;
 
         await Assert.ThrowsAsync<ConnectException>(() => server.Client(http2: true, new ConnectClientOptions { Protocol = protocol })
@@ -94,7 +96,7 @@ public sealed class TelemetryTests
     public async Task Deadline_ClientSpanSaysDeadlineExceeded()
     {
         using var telemetry = new Recorded();
-        await using KestrelHost server = await KestrelHost.StartAsync();
+        KestrelHost server = _server;
         int port = server.Http2Url.Port;
 
         await Assert.ThrowsAsync<ConnectException>(() => server.Client(http2: true, new ConnectClientOptions { Protocol = Protocol.Grpc })
@@ -112,7 +114,7 @@ public sealed class TelemetryTests
     public async Task ServerStream_SpanEndsWithTheStream()
     {
         using var telemetry = new Recorded();
-        await using KestrelHost server = await KestrelHost.StartAsync();
+        KestrelHost server = _server;
         int port = server.Http2Url.Port;
 
         List<GreetResponse> responses = await server.Client(http2: true, new ConnectClientOptions { Protocol = Protocol.Grpc })
@@ -152,7 +154,7 @@ public sealed class TelemetryTests
     public async Task Durations_RecordedInSecondsOnBothSides()
     {
         using var telemetry = new Recorded();
-        await using KestrelHost server = await KestrelHost.StartAsync();
+        KestrelHost server = _server;
         int port = server.Http2Url.Port;
         GreetServiceClient client = server.Client(http2: true, new ConnectClientOptions { Protocol = Protocol.Grpc });
 
