@@ -11,6 +11,7 @@ internal sealed class CallLifetime : IDisposable
 
     private readonly TimeProvider _time;
     private readonly CancellationToken _callerToken;
+    private readonly CancellationToken _parentToken;
     // The call's one token source: the HTTP request, every read and wait of the call use its
     // token, so the caller's token, the deadline and abandoning the call all cancel the same way.
     private readonly CancellationTokenSource _source;
@@ -19,13 +20,25 @@ internal sealed class CallLifetime : IDisposable
 
     private SendFailure? _sendFailure;
 
-    public CallLifetime(TimeProvider time, TimeSpan? timeout, CancellationToken callerToken)
+    /// <param name="time">The call's clock.</param>
+    /// <param name="timeout">The call's timeout, or null.</param>
+    /// <param name="callerToken">The caller's cancellation.</param>
+    /// <param name="parentToken">
+    /// The cancellation of the server call this call is made inside of, when the client
+    /// propagates call context: it cancels the call as the caller's token does.
+    /// </param>
+    public CallLifetime(TimeProvider time, TimeSpan? timeout, CancellationToken callerToken, CancellationToken parentToken = default)
     {
         _time = time;
         _callerToken = callerToken;
-        _source = callerToken.CanBeCanceled
-            ? CancellationTokenSource.CreateLinkedTokenSource(callerToken)
-            : new CancellationTokenSource();
+        _parentToken = parentToken;
+        _source = (callerToken.CanBeCanceled, parentToken.CanBeCanceled) switch
+        {
+            (true, true) => CancellationTokenSource.CreateLinkedTokenSource(callerToken, parentToken),
+            (true, false) => CancellationTokenSource.CreateLinkedTokenSource(callerToken),
+            (false, true) => CancellationTokenSource.CreateLinkedTokenSource(parentToken),
+            _ => new CancellationTokenSource(),
+        };
         if (timeout is { } t && t != System.Threading.Timeout.InfiniteTimeSpan)
         {
             Timeout = t > TimeSpan.Zero ? t : TimeSpan.Zero;
@@ -57,10 +70,12 @@ internal sealed class CallLifetime : IDisposable
 
     private bool DeadlinePassed => _deadlineReached || Timeout == TimeSpan.Zero;
 
+    private bool CallerCanceled => _callerToken.IsCancellationRequested || _parentToken.IsCancellationRequested;
+
     /// <summary>Fails before any I/O when the call is already canceled or out of time.</summary>
     public void ThrowIfExpired()
     {
-        if (_callerToken.IsCancellationRequested)
+        if (CallerCanceled)
         {
             throw new ConnectException(Code.Canceled, "The call was canceled before it started.");
         }
@@ -114,7 +129,7 @@ internal sealed class CallLifetime : IDisposable
         // (a canceled status that arrives after the deadline is deadline_exceeded), then a
         // failed request source. Any other error stands as it is.
         bool canceled = ex is OperationCanceledException or ConnectException { Code: Code.Canceled };
-        if (canceled && _callerToken.IsCancellationRequested)
+        if (canceled && CallerCanceled)
         {
             return new ConnectException(Code.Canceled, $"The call to {method.Procedure} was canceled.", ex);
         }

@@ -32,9 +32,7 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
     /// <summary>Unary and client streaming: exactly one response message.</summary>
     public async Task<TResponse> RunSingleResponseAsync(RequestSource<TRequest> requests, CancellationToken cancellationToken)
     {
-        TimeSpan? timeout = _settings.Inherit(_timeout, ref cancellationToken, out CancellationTokenSource? inherited);
-        using CancellationTokenSource? parent = inherited;
-        using var lifetime = new CallLifetime(_settings.Time, timeout, cancellationToken);
+        using CallLifetime lifetime = _settings.StartLifetime(_timeout, cancellationToken);
         ObservedCall trace = ObservedCall.Start(_settings, _method, _headers);
         ClientCall<TRequest, TResponse>? call = null;
         Task sending = Task.CompletedTask;
@@ -75,10 +73,8 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
         using CancellationTokenSource? both = enumeratorToken.CanBeCanceled && callToken.CanBeCanceled
             ? CancellationTokenSource.CreateLinkedTokenSource(callToken, enumeratorToken)
             : null;
-        CancellationToken token = both?.Token ?? (enumeratorToken.CanBeCanceled ? enumeratorToken : callToken);
-        TimeSpan? timeout = _settings.Inherit(_timeout, ref token, out CancellationTokenSource? inherited);
-        using CancellationTokenSource? parent = inherited;
-        using var lifetime = new CallLifetime(_settings.Time, timeout, token);
+        using CallLifetime lifetime = _settings.StartLifetime(
+            _timeout, both?.Token ?? (enumeratorToken.CanBeCanceled ? enumeratorToken : callToken));
         ObservedCall trace = ObservedCall.Start(_settings, _method, _headers);
         ClientCall<TRequest, TResponse>? call = null;
         Task sending = Task.CompletedTask;
@@ -304,16 +300,15 @@ internal sealed class ClientCallSettings(IClientTransport transport, Uri baseAdd
     private Func<RequestContext?>? ParentContext { get; } = options.ParentContext;
 
     /// <summary>
-    /// A call's timeout and caller token, bounded by the server call it is made inside of when
-    /// the client propagates call context: the earlier deadline wins, and the server call's
-    /// cancellation cancels this call too (through <paramref name="linked"/>, which the caller disposes).
+    /// The lifetime of a call: its timeout and the caller's token, bounded by the server call it
+    /// is made inside of when the client propagates call context (the earlier deadline wins, and
+    /// the server call's cancellation cancels this call too).
     /// </summary>
-    public TimeSpan? Inherit(TimeSpan? timeout, ref CancellationToken token, out CancellationTokenSource? linked)
+    public CallLifetime StartLifetime(TimeSpan? timeout, CancellationToken callerToken)
     {
-        linked = null;
         if (ParentContext?.Invoke() is not { } parent)
         {
-            return timeout;
+            return new CallLifetime(Time, timeout, callerToken);
         }
 
         if (parent.Timeout is { } left && (timeout is null || left < timeout))
@@ -321,20 +316,7 @@ internal sealed class ClientCallSettings(IClientTransport transport, Uri baseAdd
             timeout = left;
         }
 
-        if (parent.CancellationToken.CanBeCanceled)
-        {
-            if (token.CanBeCanceled)
-            {
-                linked = CancellationTokenSource.CreateLinkedTokenSource(token, parent.CancellationToken);
-                token = linked.Token;
-            }
-            else
-            {
-                token = parent.CancellationToken;
-            }
-        }
-
-        return timeout;
+        return new CallLifetime(Time, timeout, callerToken, parent.CancellationToken);
     }
 }
 
