@@ -89,7 +89,7 @@ examples: ## Build the Greet demo's server and client into bin/greet-server and 
 	dotnet publish examples/greet/server -c $(CONFIGURATION) -o bin/greet-server --nologo -v:q
 	dotnet publish examples/greet/client -c $(CONFIGURATION) -o bin/greet-client --nologo -v:q
 
-demo: examples tools ## Run the Greet demo: start the server on free ports, call it with the client (every protocol) and buf curl (gRPC), stop it
+demo: examples tools ## Run the Greet demo: start the server on free ports, call it with the client (every protocol) and buf curl (gRPC, health, reflection), stop it
 	@log=bin/greet-server.log; \
 	$(GREET_SERVER) --http1-port $(DEMO_HTTP1_PORT) --http2-port $(DEMO_HTTP2_PORT) > $$log 2>&1 & server=$$!; \
 	trap 'kill $$server 2> /dev/null || true' EXIT; \
@@ -113,11 +113,17 @@ demo: examples tools ## Run the Greet demo: start the server on free ports, call
 	grep -E '^buf: < \(#1\)|^[{}]|"greeting"' bin/buf-curl.log | sed 's/^buf: //'; \
 	[ "$$(grep -ci '^buf: < (#1) greet-version: v1' bin/buf-curl.log)" = 2 ] \
 		|| { echo "make demo: expected greet-version: v1 as a gRPC header and trailer" >&2; status=1; }; \
+	echo; echo "== buf curl --http2-prior-knowledge --protocol grpc $$http2/grpc.health.v1.Health/Check (no schema, no token)"; \
+	$(BUF) curl --http2-prior-knowledge --protocol grpc $$http2/grpc.health.v1.Health/Check 2>&1 | tee bin/buf-health.log; \
+	grep -q '"SERVING"' bin/buf-health.log || { echo "make demo: expected health to answer SERVING" >&2; status=1; }; \
+	echo; echo "== buf curl --list-methods --http2-prior-knowledge $$http2 (reflection, no schema)"; \
+	$(BUF) curl --list-methods --http2-prior-knowledge $$http2 2>&1 | tee bin/buf-reflection.log; \
+	grep -q '^greet.v1.GreetService/Greet$$' bin/buf-reflection.log || { echo "make demo: expected reflection to list greet.v1.GreetService/Greet" >&2; status=1; }; \
 	kill -TERM $$server 2> /dev/null || true; wait $$server || true; \
 	echo; echo "Server log ($$log):"; grep -v ' listening on ' $$log | sed 's/^/  /'; \
 	exit $$status
 
-serve: examples ## Run the Greet server: http://127.0.0.1:8080 (HTTP/1.1), :8081 (HTTP/2); HTTP1_PORT=, HTTP2_PORT=
+serve: examples ## Run the Greet server (with health and reflection): http://127.0.0.1:8080 (HTTP/1.1), :8081 (HTTP/2); HTTP1_PORT=, HTTP2_PORT=
 	$(GREET_SERVER) --http1-port $(HTTP1_PORT) --http2-port $(HTTP2_PORT)
 
 # pack first: the package tests pack again into a temporary feed, which then only repacks what make pack built.
@@ -139,7 +145,7 @@ load: ## Run only the load and fault tests (LoadAndFaultTests) at LOAD_SCALE (4:
 	CONNECT_LOAD_SCALE=$(LOAD_SCALE) dotnet test runtime/ConnectRpc.AspNetCore.Tests --nologo \
 		--filter "FullyQualifiedName~LoadAndFaultTests" --logger "console;verbosity=detailed"
 
-golden: plugin tools ## Regenerate testdata/*/golden from the current plugin (review the diff!)
+golden: plugin tools ## Regenerate testdata/*/golden and runtime/ConnectRpc.AspNetCore/Generated from the current plugin (review the diff!)
 	UPDATE_GOLDEN=1 CONNECT_PLUGIN=$(CURDIR)/$(PLUGIN) dotnet test plugin/ProtocGenConnectCSharp.Tests --nologo \
 		--filter "FullyQualifiedName~GoldenTests.Protoc"
 

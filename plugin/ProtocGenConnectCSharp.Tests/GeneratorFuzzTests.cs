@@ -27,7 +27,7 @@ public sealed class GeneratorFuzzTests
         (1, s_name.Select(name => "." + name)));
 
     private static readonly Gen<string> s_parameter = Gen.OneOf(
-            "no_client", "no_server", "internal_access", "file_suffix=", "file_suffix=X.cs", "file_suffix=a/b", "file_suffix",
+            "no_client", "no_server", "no_service_base", "no_service_base=1", "internal_access", "file_suffix=", "file_suffix=X.cs", "file_suffix=a/b", "file_suffix",
             "base_namespace=", "base_namespace", "base_namespace=Greet", "base_namespace=Greet.V1", "base_namespace=Other", "base_namespace=.",
             "=", "", " ", "frobnicate", "no_client=1", "internal_access=", "file_suffix==", "base_namespace=a=b")
         .Array[0, 4]

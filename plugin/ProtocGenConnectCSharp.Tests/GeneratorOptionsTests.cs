@@ -9,6 +9,7 @@ public sealed class GeneratorOptionsTests
 
         Assert.True(options.GenerateClient);
         Assert.True(options.GenerateServer);
+        Assert.True(options.GenerateServiceBase);
         Assert.False(options.InternalAccess);
         Assert.Equal("Connect.cs", options.FileSuffix);
         Assert.Null(options.BaseNamespace);
@@ -17,10 +18,11 @@ public sealed class GeneratorOptionsTests
     [Fact]
     public void Parse_AllOptions_AreApplied()
     {
-        GeneratorOptions options = GeneratorOptions.Parse("no_server, internal_access,file_suffix=Rpc.g.cs,base_namespace=Acme");
+        GeneratorOptions options = GeneratorOptions.Parse("no_server, no_service_base, internal_access,file_suffix=Rpc.g.cs,base_namespace=Acme");
 
         Assert.True(options.GenerateClient);
         Assert.False(options.GenerateServer);
+        Assert.False(options.GenerateServiceBase);
         Assert.True(options.InternalAccess);
         Assert.Equal("Rpc.g.cs", options.FileSuffix);
         Assert.Equal("Acme", options.BaseNamespace);
@@ -35,6 +37,7 @@ public sealed class GeneratorOptionsTests
     [Theory]
     [InlineData("frobnicate", "unknown option 'frobnicate'")]
     [InlineData("no_client=true", "option 'no_client' takes no value")]
+    [InlineData("no_service_base=false", "option 'no_service_base' takes no value")]
     [InlineData("no_client,no_server", "leave nothing to generate")]
     [InlineData("file_suffix=", "option 'file_suffix' needs a value")]
     [InlineData("file_suffix=a/b.cs", "must not contain a path separator")]

@@ -7,13 +7,20 @@ namespace ConnectRpc.Plugin.Tests;
 public sealed class GoldenCase
 {
     private GoldenCase(string name)
+        : this(name, Path.Combine(TestEnvironment.TestDataRoot, name), "proto", "golden", messageOptions: "")
     {
-        Name = name;
-        Directory = Path.Combine(TestEnvironment.TestDataRoot, name);
-        ProtoRoot = Path.Combine(Directory, "proto");
-        GoldenRoot = Path.Combine(Directory, "golden");
         string optionsFile = Path.Combine(Directory, "options");
         Options = File.Exists(optionsFile) ? File.ReadAllText(optionsFile).Trim() : "";
+    }
+
+    private GoldenCase(string name, string directory, string protoFolder, string goldenFolder, string messageOptions)
+    {
+        Name = name;
+        Directory = directory;
+        ProtoRoot = Path.Combine(Directory, protoFolder);
+        GoldenRoot = Path.Combine(Directory, goldenFolder);
+        Options = "";
+        MessageOptions = messageOptions;
         ProtoFiles = System.IO.Directory.EnumerateFiles(ProtoRoot, "*.proto", SearchOption.AllDirectories)
             .Select(f => Path.GetRelativePath(ProtoRoot, f).Replace('\\', '/'))
             .Order(StringComparer.Ordinal)
@@ -28,7 +35,10 @@ public sealed class GoldenCase
 
     public string GoldenRoot { get; }
 
-    public string Options { get; }
+    public string Options { get; private init; }
+
+    /// <summary>The parameter of protoc's C# generator, when the case's golden output holds messages too.</summary>
+    public string MessageOptions { get; }
 
     public IReadOnlyList<string> ProtoFiles { get; }
 
@@ -42,6 +52,17 @@ public sealed class GoldenCase
             .Order(StringComparer.Ordinal);
 
     public static GoldenCase Load(string name) => new(name);
+
+    /// <summary>
+    /// The protocols the server runtime serves itself (health, reflection): their C#, messages
+    /// and RPC layer, internal to ConnectRpc.AspNetCore, is checked in under
+    /// <c>runtime/ConnectRpc.AspNetCore/Generated</c> and must be what protoc and this plugin write.
+    /// </summary>
+    public static GoldenCase RuntimeProtos() =>
+        new("runtime protos", Path.Combine(TestEnvironment.RepoRoot, "runtime", "ConnectRpc.AspNetCore"), "Protos", "Generated", "internal_access,base_namespace=")
+        {
+            Options = "internal_access,base_namespace=",
+        };
 
     public static TheoryData<string> All()
     {
@@ -67,7 +88,7 @@ public sealed class GoldenCase
         };
         if (withMessages)
         {
-            args.Add($"--csharp_out={output}");
+            args.Add(MessageOptions.Length == 0 ? $"--csharp_out={output}" : $"--csharp_out={MessageOptions}:{output}");
         }
 
         args.AddRange(ProtoFiles);

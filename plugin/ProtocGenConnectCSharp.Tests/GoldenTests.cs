@@ -31,6 +31,15 @@ public sealed class GoldenTests
         AssertMatchesGolden(testCase, output, "buf generate");
     }
 
+    /// <summary>The runtime's checked-in health and reflection code is what protoc and the plugin write now.</summary>
+    [Fact]
+    public async Task Protoc_RuntimeProtos_MatchCheckedInCode()
+    {
+        GoldenCase runtime = GoldenCase.RuntimeProtos();
+        string output = await runtime.GenerateWithProtocAsync(withMessages: true);
+        AssertMatchesGolden(runtime, output, "protoc");
+    }
+
     [Fact]
     public async Task Protoc_TwoRuns_ByteIdentical()
     {
@@ -77,13 +86,13 @@ public sealed class GoldenTests
         SortedDictionary<string, string> expected = GoldenCase.ReadTree(testCase.GoldenRoot);
         Assert.True(
             expected.Keys.SequenceEqual(actual.Keys),
-            $"{tool} on testdata/{testCase.Name} wrote [{string.Join(", ", actual.Keys)}], golden has [{string.Join(", ", expected.Keys)}]");
+            $"{tool} on {testCase.Directory} wrote [{string.Join(", ", actual.Keys)}], golden has [{string.Join(", ", expected.Keys)}]");
         foreach ((string path, string want) in expected)
         {
             string? difference = FirstDifference(want, actual[path]);
             Assert.True(
                 difference is null,
-                $"{tool} on testdata/{testCase.Name}: {path} differs from golden (regenerate with UPDATE_GOLDEN=1 if intended). {difference}");
+                $"{tool} on {testCase.Directory}: {path} differs from golden (regenerate with UPDATE_GOLDEN=1 if intended). {difference}");
         }
     }
 

@@ -61,7 +61,7 @@ public sealed class PluginProcessTests
         BufferedCommandResult result = await TestEnvironment.RunAsync(TestEnvironment.Plugin, ["--help"]);
 
         Assert.Equal(0, result.ExitCode);
-        foreach (string option in new[] { "no_client", "no_server", "internal_access", "file_suffix", "base_namespace", "CodeGeneratorRequest" })
+        foreach (string option in new[] { "no_client", "no_server", "no_service_base", "internal_access", "file_suffix", "base_namespace", "CodeGeneratorRequest" })
         {
             Assert.Contains(option, result.StandardOutput, StringComparison.Ordinal);
         }

@@ -169,6 +169,11 @@ internal static class Generator
             {
                 w.Line();
                 WriteServerInterface(w, scope);
+                if (options.GenerateServiceBase)
+                {
+                    w.Line();
+                    WriteServiceBase(w, scope);
+                }
             }
 
             if (options.GenerateClient)
@@ -307,6 +312,7 @@ internal static class Generator
         w.Indent().Line($"where TService : class, {s.Qualified(service.ServerInterface)}").Outdent();
         w.Open();
         w.Line("global::System.ArgumentNullException.ThrowIfNull(binder);");
+        w.Line($"binder.Descriptor = {s.QualifiedConnectClass}.Descriptor;");
         foreach (MethodModel m in service.Methods)
         {
             string input = InputName(m.Kind);
@@ -314,6 +320,44 @@ internal static class Generator
         }
 
         w.Close();
+        w.Close();
+    }
+
+    /// <summary>
+    /// The abstract class implementations may derive from instead of implementing the
+    /// interface: each method is virtual and answers <c>unimplemented</c> until overridden, so
+    /// a method added to the .proto file later leaves existing implementations compiling.
+    /// </summary>
+    private static void WriteServiceBase(CodeWriter w, ServiceScope s)
+    {
+        ServiceModel service = s.Service;
+        w.Line($"/// <summary>A base for implementations of <c>{service.FullName}</c>: every method not overridden answers <c>unimplemented</c>, so methods added to the service later do not break the build.</summary>");
+        w.Line($"/// <remarks>Map it as the interface: <c>MapConnectService&lt;TImplementation&gt;({service.ServerInterface}.BindService)</c>. Implement <see cref=\"{service.ServerInterface}\"/> directly instead to have the compiler list every method.</remarks>");
+        WriteTypeAttributes(w, s);
+        w.Open($"{s.Access} abstract partial class {service.ServiceBase} : {s.Qualified(service.ServerInterface)}");
+        for (int i = 0; i < service.Methods.Count; i++)
+        {
+            MethodModel m = service.Methods[i];
+            if (i > 0)
+            {
+                w.Line();
+            }
+
+            WriteSummary(w, m.Comment, $"Serves <c>{m.ProtoName}</c>: unless overridden, fails with <c>unimplemented</c>.");
+            if (m.Comment is not null)
+            {
+                w.Line("/// <remarks>Unless overridden, fails with <c>unimplemented</c>.</remarks>");
+            }
+
+            if (m.Deprecated)
+            {
+                w.Line(Obsolete);
+            }
+
+            WriteSignature(w, "public virtual ", m, "global::ConnectRpc.RequestContext context", "");
+            w.Indent().Line($"=> throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, \"{m.Procedure} is not implemented\");").Outdent();
+        }
+
         w.Close();
     }
 

@@ -8,16 +8,23 @@ internal sealed record GeneratorOptions
 {
     public const string DefaultFileSuffix = "Connect.cs";
 
-    private static readonly string[] s_known = ["no_client", "no_server", "internal_access", "file_suffix", "base_namespace"];
+    private static readonly string[] s_known = ["no_client", "no_server", "no_service_base", "internal_access", "file_suffix", "base_namespace"];
 
     /// <summary>Options that are switches: present or absent, never given a value.</summary>
-    private static readonly string[] s_flags = ["no_client", "no_server", "internal_access"];
+    private static readonly string[] s_flags = ["no_client", "no_server", "no_service_base", "internal_access"];
 
     /// <summary>Generate the client interface and class.</summary>
     public bool GenerateClient { get; init; } = true;
 
     /// <summary>Generate the service interface that handlers implement.</summary>
     public bool GenerateServer { get; init; } = true;
+
+    /// <summary>
+    /// Generate, beside the service interface, an abstract base class whose virtual methods
+    /// answer <c>unimplemented</c>, so an implementation deriving from it keeps compiling when
+    /// the service gains a method. On unless <c>no_service_base</c>; never without the interface.
+    /// </summary>
+    public bool GenerateServiceBase { get; init; } = true;
 
     /// <summary>Declare every generated type <c>internal</c> instead of <c>public</c>.</summary>
     public bool InternalAccess { get; init; }
@@ -66,6 +73,7 @@ internal sealed record GeneratorOptions
             {
                 "no_client" => options with { GenerateClient = false },
                 "no_server" => options with { GenerateServer = false },
+                "no_service_base" => options with { GenerateServiceBase = false },
                 "internal_access" => options with { InternalAccess = true },
                 "file_suffix" => options with { FileSuffix = FileSuffixValue(value) },
                 "base_namespace" => options with { BaseNamespace = value ?? throw Needs(name, "a namespace (it may be empty: base_namespace=)") },

@@ -15,14 +15,15 @@ internal static class Program
 
     private const string Help =
         "Usage: " + Name + " [--help | --version]\n\n" +
-        "protoc plugin that generates Connect RPC service interfaces and clients for C#.\n\n" +
+        "protoc plugin that generates Connect RPC service interfaces, base classes and clients for C#.\n\n" +
         "It reads a CodeGeneratorRequest on stdin and writes a CodeGeneratorResponse on stdout; run it\n" +
         "through protoc or buf:\n" +
         "  protoc --plugin=protoc-gen-connect-csharp=bin/protoc-gen-connect-csharp \\\n" +
         "         --csharp_out=gen --connect-csharp_out=gen greet.proto\n\n" +
         "Options (--connect-csharp_opt=a,b=c, or opt: in buf.gen.yaml):\n" +
         "  no_client          do not generate the client interface and class\n" +
-        "  no_server          do not generate the service interface\n" +
+        "  no_server          do not generate the service interface (nor its base class)\n" +
+        "  no_service_base    do not generate the base class whose methods answer unimplemented\n" +
         "  internal_access    declare the generated types internal\n" +
         "  file_suffix=X      output file name ending (default: Connect.cs)\n" +
         "  base_namespace=X   put files in folders that follow the namespace below X, as protoc's C# option does\n\n" +

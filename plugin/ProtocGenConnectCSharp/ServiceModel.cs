@@ -32,6 +32,7 @@ internal sealed record ServiceModel(
     int Index,
     string ConnectClass,
     string ServerInterface,
+    string ServiceBase,
     string ClientInterface,
     string ClientClass,
     bool Deprecated,
@@ -106,6 +107,9 @@ internal sealed record ServiceModel(
             ServerInterface: Claim(takenTypeNames, "I" + baseName),
             ClientInterface: Claim(takenTypeNames, "I" + baseName + "Client"),
             ClientClass: Claim(takenTypeNames, baseName + "Client"),
+
+            // Claimed last, so the base class never moves a name that existed before it.
+            ServiceBase: Claim(takenTypeNames, baseName + "Base"),
             Deprecated: service.Options?.Deprecated == true,
             Comment: comments.Service(index),
             Methods: methods);

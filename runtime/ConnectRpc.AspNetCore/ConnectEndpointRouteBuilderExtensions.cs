@@ -35,12 +35,51 @@ public static class ConnectEndpointRouteBuilderExtensions
         where TService : class
     {
         ArgumentNullException.ThrowIfNull(endpoints);
-        ArgumentNullException.ThrowIfNull(bind);
-        IServiceProvider services = endpoints.ServiceProvider;
-        ConnectServerOptions options = services.GetService<IOptions<ConnectServerOptions>>()?.Value
+        return Map(endpoints, bind, ServerOptions(endpoints.ServiceProvider));
+    }
+
+    /// <summary>
+    /// Serves a service as <see cref="MapConnectService{TService}(IEndpointRouteBuilder, Action{ServiceBinder{TService}})"/>
+    /// does, with options of its own: they start as a copy of the server's (<c>AddConnect</c>),
+    /// and <paramref name="configure"/> changes them for this service alone. Interceptors added
+    /// here run inside the server's.
+    /// </summary>
+    /// <example><c>app.MapConnectService&lt;GreetService&gt;(IGreetService.BindService, o =&gt; o.Interceptors.Add&lt;AuditInterceptor&gt;());</c></example>
+    /// <typeparam name="TService">The implementation, resolved as for the other overload.</typeparam>
+    /// <param name="endpoints">The application or a route group.</param>
+    /// <param name="bind">The generated <c>BindService</c> method of a service interface.</param>
+    /// <param name="configure">Changes this service's copy of the server options.</param>
+    /// <returns>A builder for all the service's endpoints.</returns>
+    /// <exception cref="InvalidOperationException"><c>AddConnect()</c> was not called.</exception>
+    public static IEndpointConventionBuilder MapConnectService<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TService>(
+        this IEndpointRouteBuilder endpoints,
+        Action<ServiceBinder<TService>> bind,
+        Action<ConnectServerOptions> configure)
+        where TService : class
+    {
+        ArgumentNullException.ThrowIfNull(endpoints);
+        ArgumentNullException.ThrowIfNull(configure);
+        ConnectServerOptions options = ServerOptions(endpoints.ServiceProvider).Clone();
+        configure(options);
+        return Map(endpoints, bind, options);
+    }
+
+    private static ConnectServerOptions ServerOptions(IServiceProvider services) =>
+        services.GetService<IOptions<ConnectServerOptions>>()?.Value
             ?? throw new InvalidOperationException(
                 "The Connect server is not registered: call builder.Services.AddConnect() before MapConnectService.");
+
+    private static CompositeConventionBuilder Map<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TService>(
+        IEndpointRouteBuilder endpoints,
+        Action<ServiceBinder<TService>> bind,
+        ConnectServerOptions options)
+        where TService : class
+    {
+        ArgumentNullException.ThrowIfNull(bind);
+        IServiceProvider services = endpoints.ServiceProvider;
         ILogger logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("ConnectRpc.AspNetCore");
+        // The one clock of every deadline: the application's TimeProvider when it registers one.
+        TimeProvider time = services.GetService<TimeProvider>() ?? TimeProvider.System;
 
         var binder = new ServiceBinder<TService>();
         bind(binder);
@@ -53,11 +92,16 @@ public static class ConnectEndpointRouteBuilderExtensions
         var builders = new List<IEndpointConventionBuilder>(binder.Methods.Count);
         foreach (ServerMethod<TService> method in binder.Methods)
         {
-            var endpoint = new ConnectEndpoint<TService>(method, activator, options, logger);
+            var endpoint = new ConnectEndpoint<TService>(method, activator, options, time, logger);
             IEndpointConventionBuilder builder = endpoints
                 .Map(method.Method.Procedure, endpoint.HandleAsync)
                 .WithDisplayName("Connect " + method.Method.Procedure)
                 .WithMetadata(method.Method);
+            if (binder.Descriptor is { } descriptor)
+            {
+                builder.WithMetadata(descriptor); // what MapConnectReflectionService serves
+            }
+
             builders.Add(builder);
         }
 
@@ -65,7 +109,7 @@ public static class ConnectEndpointRouteBuilderExtensions
     }
 
     /// <summary>Applies conventions to every endpoint of a service.</summary>
-    private sealed class CompositeConventionBuilder(List<IEndpointConventionBuilder> builders) : IEndpointConventionBuilder
+    internal sealed class CompositeConventionBuilder(List<IEndpointConventionBuilder> builders) : IEndpointConventionBuilder
     {
         public void Add(Action<EndpointBuilder> convention)
         {

@@ -1,3 +1,5 @@
+using ConnectRpc.Internal;
+
 namespace ConnectRpc.AspNetCore;
 
 /// <summary>How the server handles Connect calls; set with <c>services.AddConnect(options => …)</c>.</summary>
@@ -39,7 +41,7 @@ public sealed class ConnectServerOptions
     public int MaxReceiveMessageSize
     {
         get => _maxReceiveMessageSize;
-        set => _maxReceiveMessageSize = Positive(value);
+        set => _maxReceiveMessageSize = MessageFraming.PositiveSize(value);
     }
 
     /// <summary>
@@ -49,12 +51,12 @@ public sealed class ConnectServerOptions
     public int MaxSendMessageSize
     {
         get => _maxSendMessageSize;
-        set => _maxSendMessageSize = Positive(value);
+        set => _maxSendMessageSize = MessageFraming.PositiveSize(value);
     }
 
     /// <summary>
     /// The smallest response message compressed, in bytes, when the client accepts a
-    /// compression (protocol.md §7). Smaller messages go uncompressed: compressing them costs
+    /// compression (docs/wire/compression.md). Smaller messages go uncompressed: compressing them costs
     /// time and seldom saves bytes, and gzip makes a message of a few bytes larger. Default:
     /// <see cref="DefaultCompressMinBytes"/>; 0 compresses every non-empty message.
     /// </summary>
@@ -67,6 +69,43 @@ public sealed class ConnectServerOptions
     /// <summary>Interceptors that every call passes through; the first is the outermost.</summary>
     public IList<ServerInterceptor> Interceptors { get; } = new List<ServerInterceptor>();
 
-    private static int Positive(int value, [System.Runtime.CompilerServices.CallerMemberName] string name = "") =>
-        value > 0 ? value : throw new ArgumentOutOfRangeException(name, value, "The size must be positive.");
+    /// <summary>
+    /// Request header keys whose values a call's trace span records, as
+    /// <c>rpc.request.metadata.&lt;key&gt;</c>. Empty by default: headers may carry secrets, so
+    /// only keys named here are ever recorded.
+    /// </summary>
+    public IList<string> TracedRequestMetadata { get; } = new List<string>();
+
+    /// <summary>
+    /// Response header and trailer keys whose values a call's trace span records, as
+    /// <c>rpc.response.metadata.&lt;key&gt;</c>. Empty by default.
+    /// </summary>
+    public IList<string> TracedResponseMetadata { get; } = new List<string>();
+
+    /// <summary>A copy for one service's options, which start from the server's.</summary>
+    internal ConnectServerOptions Clone()
+    {
+        var copy = new ConnectServerOptions
+        {
+            MaxReceiveMessageSize = MaxReceiveMessageSize,
+            MaxSendMessageSize = MaxSendMessageSize,
+            CompressMinBytes = CompressMinBytes,
+        };
+        foreach (ServerInterceptor interceptor in Interceptors)
+        {
+            copy.Interceptors.Add(interceptor);
+        }
+
+        foreach (string key in TracedRequestMetadata)
+        {
+            copy.TracedRequestMetadata.Add(key);
+        }
+
+        foreach (string key in TracedResponseMetadata)
+        {
+            copy.TracedResponseMetadata.Add(key);
+        }
+
+        return copy;
+    }
 }

@@ -10,7 +10,7 @@ public static class RequestContextExtensions
     public static HttpContext GetHttpContext(this RequestContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        return context.TransportContext as HttpContext
+        return context.Transport as HttpContext
             ?? throw new InvalidOperationException("This RequestContext does not come from an ASP.NET Core request.");
     }
 }

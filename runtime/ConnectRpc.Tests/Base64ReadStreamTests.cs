@@ -4,7 +4,7 @@ using ConnectRpc.Internal;
 
 namespace ConnectRpc.Tests;
 
-/// <summary>Decoding a gRPC-Web text body as it arrives (protocol.md §3).</summary>
+/// <summary>Decoding a gRPC-Web text body as it arrives (docs/protocols/grpc-web.md#text-mode).</summary>
 public sealed class Base64ReadStreamTests
 {
     // Chunks are separated by '|'; each is base64-encoded (and padded) on its own, as a sender

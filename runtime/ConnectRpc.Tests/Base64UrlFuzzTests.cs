@@ -4,8 +4,9 @@ using CsCheck;
 namespace ConnectRpc.Tests;
 
 /// <summary>
-/// The <c>message</c> parameter of a Connect GET with <c>base64=1</c> (protocol.md §1): URL-safe
-/// base64 (RFC 4648 §5), padded or not, decoded as a reference decoder does.
+/// The <c>message</c> parameter of a Connect GET with <c>base64=1</c>
+/// (docs/protocols/connect.md#unary-get): URL-safe base64 (RFC 4648 §5), padded or not,
+/// decoded as a reference decoder does.
 /// </summary>
 public sealed class Base64UrlFuzzTests
 {

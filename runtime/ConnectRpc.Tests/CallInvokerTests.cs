@@ -283,10 +283,17 @@ public sealed class CallInvokerTests
     public async Task Cancellation_ByCaller_Canceled()
     {
         var transport = new EchoTransport { Hang = true };
-        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
+        using var cts = new CancellationTokenSource();
 
-        ConnectException error = await Assert.ThrowsAsync<ConnectException>(
-            () => Client(transport).GreetAsync(new GreetRequest(), timeout: TimeSpan.FromMinutes(1), cancellationToken: cts.Token).Within());
+        // Canceled once the call is under way (not on a timer, which a busy machine may beat to the start).
+        Task<GreetResponse> pending = Client(transport).GreetAsync(new GreetRequest(), timeout: TimeSpan.FromMinutes(1), cancellationToken: cts.Token);
+        for (int waited = 0; transport.Calls.IsEmpty && waited < 2_000; waited++)
+        {
+            await Task.Delay(5, Bounded.Token);
+        }
+
+        await cts.CancelAsync();
+        ConnectException error = await Assert.ThrowsAsync<ConnectException>(() => pending.Within());
 
         Assert.Equal(Code.Canceled, error.Code);
         Assert.True(transport.Calls.TryPeek(out var call));

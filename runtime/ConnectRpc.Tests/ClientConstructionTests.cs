@@ -3,7 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace ConnectRpc.Tests;
 
-/// <summary>The ways design.md says a generated client is made.</summary>
+/// <summary>The ways a generated client is made (docs/architecture.md#the-user-facing-api).</summary>
 public sealed class ClientConstructionTests
 {
     [Fact]

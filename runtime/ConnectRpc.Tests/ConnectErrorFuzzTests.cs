@@ -7,8 +7,9 @@ using CsCheck;
 namespace ConnectRpc.Tests;
 
 /// <summary>
-/// The Connect error JSON (protocol.md §1): a unary error body and an end-stream message read
-/// from any bytes or any JSON never fail but the documented way, and always give a valid code.
+/// The Connect error JSON (docs/protocols/connect.md#error-json): a unary error body and an
+/// end-stream message read from any bytes or any JSON never fail but the documented way, and
+/// always give a valid code.
 /// </summary>
 public sealed class ConnectErrorFuzzTests
 {
@@ -67,8 +68,9 @@ public sealed class ConnectErrorFuzzTests
         {
             ConnectException? error = ConnectProtocol.ReadErrorBody(new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(json)), Fallback);
 
-            // An unknown, missing or non-string code takes the HTTP status's code (§1 "Client validation"),
-            // keeping the message; with no message either, the body is not a usable error.
+            // An unknown, missing or non-string code takes the HTTP status's code, keeping the
+            // message (docs/protocols/connect.md#client-validation); with no message either, the
+            // body is not a usable error.
             Assert.Equal(KnownCode(json) ?? (HasMessage(json) ? Fallback : null), error?.Code);
         });
     }
@@ -124,7 +126,8 @@ public sealed class ConnectErrorFuzzTests
             }
             else
             {
-                // A missing, null or unknown code is unknown (§1 "Client validation").
+                // A missing, null or unknown code is unknown
+                // (docs/protocols/connect.md#client-validation).
                 Assert.Equal(KnownCode(errorElement.GetRawText()) ?? Code.Unknown, error?.Code);
             }
         });

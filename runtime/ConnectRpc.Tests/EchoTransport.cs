@@ -31,10 +31,13 @@ internal sealed class EchoTransport : IClientTransport
     /// <summary>Never answers: the call ends only by cancellation.</summary>
     public bool Hang { get; init; }
 
-    /// <summary>Thrown from SendAsync, as a transport refusing a message (over the size limit, say) would.</summary>
+    /// <summary>
+    /// Thrown from SendAsync, as a transport refusing a message (over the size limit, say) would;
+    /// an HTTP failure is mapped first, as the real transports map theirs.
+    /// </summary>
     public Func<Exception>? FailOnSend { get; init; }
 
-    /// <summary>Thrown from CreateCall, as a transport failing to connect would.</summary>
+    /// <summary>Thrown from CreateCall, as a transport failing to connect would (HTTP failures mapped, as the real transports do).</summary>
     public Exception? FailToStart { get; init; }
 
     public ConcurrentQueue<ClientCallInfo> Infos { get; } = new();
@@ -47,7 +50,7 @@ internal sealed class EchoTransport : IClientTransport
     {
         if (FailToStart is not null)
         {
-            throw FailToStart;
+            throw HttpFailures.Map(FailToStart, default) ?? FailToStart;
         }
 
         Infos.Enqueue(info);
@@ -97,11 +100,21 @@ internal sealed class EchoTransport : IClientTransport
         {
             if (transport.FailOnSend is { } fail)
             {
-                throw fail();
+                Exception failure = fail();
+                throw HttpFailures.Map(failure, default) ?? failure;
             }
 
             _received.Enqueue(message);
-            await _requests.Writer.WriteAsync(message, cancellationToken);
+            try
+            {
+                await _requests.Writer.WriteAsync(message, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                // A slow machine may reach the cancellation while still sending.
+                SawCancellation = true;
+                throw;
+            }
         }
 
         public override ValueTask CompleteSendAsync(CancellationToken cancellationToken)

@@ -6,7 +6,10 @@ using Google.Protobuf.WellKnownTypes;
 
 namespace ConnectRpc.Tests;
 
-/// <summary>The gRPC and gRPC-Web wire facts of protocol.md §2, §3 and §6.</summary>
+/// <summary>
+/// The gRPC and gRPC-Web wire facts of docs/protocols/grpc.md, docs/protocols/grpc-web.md and
+/// docs/wire/timeouts.md.
+/// </summary>
 public sealed class GrpcProtocolTests
 {
     // GrpcWire is internal, so the tables name it as a string.
@@ -66,7 +69,7 @@ public sealed class GrpcProtocolTests
     public void ContentType_EachWireAndCodec_RoundTripsThroughParse(string wire, string codec, string expected)
     {
         GrpcWire grpcWire = System.Enum.Parse<GrpcWire>(wire);
-        MessageCodec messageCodec = ConnectProtocol.CodecNamed(codec)!;
+        MessageCodec messageCodec = MessageCodec.Named(codec)!;
 
         string contentType = GrpcProtocol.ContentType(grpcWire, messageCodec);
 
@@ -128,7 +131,8 @@ public sealed class GrpcProtocolTests
         Assert.False(GrpcProtocol.TryParseTimeout(value, out _));
     }
 
-    // The finest unit that keeps the amount at most 99,999,999 (8 digits), rounded up (§6).
+    // The finest unit that keeps the amount at most 99,999,999 (8 digits), rounded up
+    // (docs/wire/timeouts.md).
     [Theory]
     [InlineData(0L, "0n")]
     [InlineData(-1L, "0n")]
@@ -289,7 +293,7 @@ public sealed class GrpcProtocolTests
         Assert.Equal("3", trailers.Get("grpc-status"));
         Assert.Equal("bad 100%25%0A%C3%A9", trailers.Get("grpc-message"));
         string details = trailers.Get("grpc-status-details-bin")!;
-        Assert.DoesNotContain('=', details); // unpadded (§2)
+        Assert.DoesNotContain('=', details); // unpadded (docs/protocols/grpc.md)
         Assert.True(GrpcProtocol.TryDecodeStatus(details, out int code, out string? message, out List<Any> anys));
         Assert.Equal(3, code);
         Assert.Equal("bad 100%\n\u00E9", message); // google.rpc.Status carries the raw message

@@ -5,8 +5,9 @@ using CsCheck;
 namespace ConnectRpc.Tests;
 
 /// <summary>
-/// The gRPC-Web trailer block (protocol.md §3): any bytes either parse or fail as a protocol
-/// error (<see cref="ConnectException"/>, internal), and what the writer writes reads back.
+/// The gRPC-Web trailer block (docs/protocols/grpc-web.md#the-trailer-frame): any bytes either
+/// parse or fail as a protocol error (<see cref="ConnectException"/>, internal), and what the
+/// writer writes reads back.
 /// </summary>
 public sealed class GrpcWebTrailersFuzzTests
 {

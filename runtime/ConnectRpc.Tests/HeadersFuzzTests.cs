@@ -5,8 +5,8 @@ using CsCheck;
 namespace ConnectRpc.Tests;
 
 /// <summary>
-/// The metadata rules (design.md "Metadata rules") through the public <see cref="Headers"/>
-/// API, against a reference written here from the rules alone.
+/// The metadata rules (docs/wire/metadata.md#rules-for-application-metadata) through the
+/// public <see cref="Headers"/> API, against a reference written here from the rules alone.
 /// </summary>
 public sealed partial class HeadersFuzzTests
 {

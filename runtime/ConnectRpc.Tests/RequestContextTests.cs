@@ -1,3 +1,5 @@
+using ConnectRpc.Internal;
+
 namespace ConnectRpc.Tests;
 
 public sealed class RequestContextTests
@@ -54,8 +56,9 @@ public sealed class RequestContextTests
     [Fact]
     public void ResponseHeaders_AfterTheyWereSent_ThrowWithAClearMessage()
     {
-        var context = new RequestContext("/a.B/C");
-        context.MarkHeadersSent();
+        var slots = new ResponseMetadataSlots();
+        RequestContext context = ServerContext(slots);
+        slots.MarkHeadersSent();
 
         InvalidOperationException error = Assert.Throws<InvalidOperationException>(() => context.ResponseHeaders["late"] = "x");
 
@@ -66,19 +69,24 @@ public sealed class RequestContextTests
     [Fact]
     public void ResponseMetadata_MadeOnFirstUse_KeptAndFrozenWhenSent()
     {
-        var context = new RequestContext("/a.B/C");
-        Assert.Null(context.ResponseHeadersOrNull);
-        Assert.Null(context.ResponseTrailersOrNull);
+        var slots = new ResponseMetadataSlots();
+        RequestContext context = ServerContext(slots);
+        Assert.Null(slots.HeadersOrNull);
+        Assert.Null(slots.TrailersOrNull);
 
         Headers headers = context.ResponseHeaders;
         headers["early"] = "x";
         Assert.Same(headers, context.ResponseHeaders);
-        Assert.Same(headers, context.ResponseHeadersOrNull);
-        context.MarkHeadersSent();
+        Assert.Same(headers, slots.HeadersOrNull);
+        slots.MarkHeadersSent();
 
         Assert.Throws<InvalidOperationException>(() => context.ResponseHeaders["late"] = "x");
         Assert.Equal("x", context.ResponseHeaders.Get("early"));
     }
+
+    /// <summary>A context as the server makes one: its response metadata goes into slots the server keeps.</summary>
+    private static RequestContext ServerContext(ResponseMetadataSlots slots) =>
+        new("/a.B/C", null, Protocol.Connect, null, null, slots, transport: null, default);
 
     private sealed class ManualClock(DateTimeOffset now) : TimeProvider
     {

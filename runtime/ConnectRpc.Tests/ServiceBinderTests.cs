@@ -7,7 +7,7 @@ namespace ConnectRpc.Tests;
 
 /// <summary>
 /// The generated BindService, through ServiceBinder, to the handler, with the cardinality
-/// rules every protocol shares (protocol.md §9).
+/// rules every protocol shares (docs/wire/framing.md#cardinality).
 /// </summary>
 public sealed class ServiceBinderTests
 {
@@ -28,6 +28,7 @@ public sealed class ServiceBinderTests
             binder.Methods.Select(m => (m.Method.Procedure, m.Method.Kind, m.Method.Idempotency)));
         Assert.Equal(GreetServiceConnect.Procedures.Greet, GreetServiceConnect.GreetMethod.Procedure);
         Assert.Equal("connectrpc.greet.v1.GreetService", GreetServiceConnect.Descriptor.FullName);
+        Assert.Same(GreetServiceConnect.Descriptor, binder.Descriptor); // what server reflection serves
     }
 
     [Fact]
@@ -178,12 +179,10 @@ public sealed class ServiceBinderTests
         }
 
         public ScriptedServerCall(string procedure, Headers headers, params IMessage[] requests)
+            : base(new RequestContext(procedure, headers, cancellationToken: Bounded.Token))
         {
             _requests = new Queue<IMessage>(requests);
-            Context = new RequestContext(procedure, headers, cancellationToken: Bounded.Token);
         }
-
-        public override RequestContext Context { get; }
 
         public override Method Method => throw new NotSupportedException();
 

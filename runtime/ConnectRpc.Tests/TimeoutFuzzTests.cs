@@ -4,7 +4,7 @@ using CsCheck;
 namespace ConnectRpc.Tests;
 
 /// <summary>
-/// <c>Connect-Timeout-Ms</c> and <c>grpc-timeout</c> (protocol.md §6): the parsers agree with
+/// <c>Connect-Timeout-Ms</c> and <c>grpc-timeout</c> (docs/wire/timeouts.md): the parsers agree with
 /// a reference on any string, and what the formatters write parses back to the time given,
 /// rounded up by at most one unit.
 /// </summary>

@@ -19,9 +19,8 @@ public sealed class CallInvoker
     // per call) buys nothing when there are no client-wide defaults to apply.
     private static readonly Lazy<HttpMessageInvoker> s_sharedInvoker = new(CreateSharedInvoker);
 
-    private readonly IClientTransport _transport;
     private readonly ConnectClientOptions _options;
-    private readonly TimeProvider _time;
+    private readonly ClientCallSettings _settings;
 
     /// <summary>
     /// Creates an invoker for <paramref name="baseUrl"/> (such as <c>https://api.acme.com</c>,
@@ -29,13 +28,12 @@ public sealed class CallInvoker
     /// per process, so creating many does not exhaust sockets.
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="baseUrl"/> is not an absolute http or https URL.</exception>
-#pragma warning disable RS0026 // Two constructors with optional options: the shape design.md gives every generated client; the first parameters differ in type.
+#pragma warning disable RS0026 // Two constructors with optional options: the shape docs/architecture.md#the-user-facing-api gives every generated client; the first parameters differ in type.
     public CallInvoker(string baseUrl, ConnectClientOptions? options = null)
     {
         BaseAddress = ParseBaseUrl(baseUrl);
         _options = options?.Clone() ?? new ConnectClientOptions();
-        _time = TimeProvider.System;
-        _transport = ClientTransports.Create(s_sharedInvoker.Value, BaseAddress, _options);
+        _settings = new ClientCallSettings(ClientTransports.Create(s_sharedInvoker.Value, BaseAddress, _options), BaseAddress, _options, TimeProvider.System);
     }
 
     /// <summary>
@@ -56,16 +54,14 @@ public sealed class CallInvoker
             ? ParseBaseUrl(address.OriginalString, nameof(httpClient))
             : throw new ArgumentException("The HttpClient needs a BaseAddress: the server's base URL.", nameof(httpClient));
         _options = options?.Clone() ?? new ConnectClientOptions();
-        _time = TimeProvider.System;
-        _transport = ClientTransports.Create(httpClient, BaseAddress, _options);
+        _settings = new ClientCallSettings(ClientTransports.Create(httpClient, BaseAddress, _options), BaseAddress, _options, TimeProvider.System);
     }
 
     internal CallInvoker(IClientTransport transport, Uri baseAddress, ConnectClientOptions? options, TimeProvider? time = null)
     {
-        _transport = transport;
         BaseAddress = baseAddress;
         _options = options?.Clone() ?? new ConnectClientOptions();
-        _time = time ?? TimeProvider.System;
+        _settings = new ClientCallSettings(transport, BaseAddress, _options, time ?? TimeProvider.System);
     }
 
     /// <summary>The server's base URL; procedure paths are appended to it.</summary>
@@ -134,11 +130,8 @@ public sealed class CallInvoker
             Runner(method, MethodKind.BidiStreaming, headers, timeout), RequestSource<TRequest>.Many(requests), cancellationToken);
     }
 
-    internal IClientTransport Transport => _transport;
-
+    /// <summary>The options as the invoker copied them at construction.</summary>
     internal ConnectClientOptions Options => _options;
-
-    internal TimeProvider Time => _time;
 
     /// <summary>
     /// Checks the method and binds a call to the <see cref="ResponseMetadata"/> scope current
@@ -156,7 +149,7 @@ public sealed class CallInvoker
                 $"{method.Procedure} is a {method.Kind} method and cannot be called as {expected}.", nameof(method));
         }
 
-        return new ClientCallRunner<TRequest, TResponse>(this, method, headers, timeout, ResponseMetadata.Current);
+        return new ClientCallRunner<TRequest, TResponse>(_settings, method, headers, timeout, ResponseMetadata.Current);
     }
 
     private static Uri ParseBaseUrl(string baseUrl) => ParseBaseUrl(baseUrl, nameof(baseUrl));

@@ -1,10 +1,17 @@
+using Microsoft.Extensions.Logging;
+using ConnectRpc.Internal;
+
 namespace ConnectRpc;
 
 /// <summary>
 /// How a client talks to a server. Every method of a generated client uses the same options;
 /// per-call values (headers, timeout, cancellation) are method parameters.
 /// </summary>
-public sealed class ConnectClientOptions
+/// <remarks>
+/// Not sealed only so that <see cref="ConnectClientFactoryOptions"/> can add what a client
+/// registered with <c>AddConnectClient</c> needs.
+/// </remarks>
+public class ConnectClientOptions
 {
     /// <summary>The default <see cref="MaxReceiveMessageSize"/>: 4 MiB, as in gRPC.</summary>
     public const int DefaultMaxReceiveMessageSize = 4 * 1024 * 1024;
@@ -14,6 +21,8 @@ public sealed class ConnectClientOptions
     private TimeSpan? _timeout;
     private List<ClientInterceptor> _interceptors = [];
     private List<string> _acceptCompression = ["gzip", "br"];
+    private List<string> _tracedRequestMetadata = [];
+    private List<string> _tracedResponseMetadata = [];
 
     /// <summary>
     /// The wire protocol of every method of the client. Default: <see cref="Protocol.Connect"/>.
@@ -51,14 +60,14 @@ public sealed class ConnectClientOptions
     public int MaxReceiveMessageSize
     {
         get => _maxReceiveMessageSize;
-        set => _maxReceiveMessageSize = Positive(value);
+        set => _maxReceiveMessageSize = MessageFraming.PositiveSize(value);
     }
 
     /// <summary>The largest request message sent, in bytes. Default: no limit (<see cref="int.MaxValue"/>).</summary>
     public int MaxSendMessageSize
     {
         get => _maxSendMessageSize;
-        set => _maxSendMessageSize = Positive(value);
+        set => _maxSendMessageSize = MessageFraming.PositiveSize(value);
     }
 
     /// <summary>The timeout of calls that pass none; null means no timeout.</summary>
@@ -90,12 +99,40 @@ public sealed class ConnectClientOptions
     /// </summary>
     public IList<ClientInterceptor> Interceptors => _interceptors;
 
+    /// <summary>
+    /// Request header keys whose values the call's trace span records, as
+    /// <c>rpc.request.metadata.&lt;key&gt;</c>. Empty by default: headers may carry secrets, so
+    /// only keys named here are ever recorded.
+    /// </summary>
+    public IList<string> TracedRequestMetadata => _tracedRequestMetadata;
+
+    /// <summary>
+    /// Response header and trailer keys whose values the call's trace span records, as
+    /// <c>rpc.response.metadata.&lt;key&gt;</c>. Empty by default.
+    /// </summary>
+    public IList<string> TracedResponseMetadata => _tracedResponseMetadata;
+
+    /// <summary>
+    /// Where the client writes its per-call debug logs (category <c>ConnectRpc.Client</c>: call
+    /// started, call ended with its code and duration). Null writes none. Clients registered
+    /// with <c>AddConnectClient</c> use the application's.
+    /// </summary>
+    public ILoggerFactory? LoggerFactory { get; set; }
+
+    /// <summary>
+    /// The context of the server call that this client's calls are made inside of, if any:
+    /// its deadline and cancellation then bound every call (call-context propagation).
+    /// </summary>
+    internal Func<RequestContext?>? ParentContext { get; set; }
+
     /// <summary>A copy, so a client is unaffected by later changes to the options it was given.</summary>
     internal ConnectClientOptions Clone()
     {
         var copy = (ConnectClientOptions)MemberwiseClone();
         copy._interceptors = [.. _interceptors];
         copy._acceptCompression = [.. _acceptCompression];
+        copy._tracedRequestMetadata = [.. _tracedRequestMetadata];
+        copy._tracedResponseMetadata = [.. _tracedResponseMetadata];
         if (copy._interceptors.Contains(null!))
         {
             throw new ArgumentException("ConnectClientOptions.Interceptors contains null.", "options");
@@ -103,7 +140,4 @@ public sealed class ConnectClientOptions
 
         return copy;
     }
-
-    private static int Positive(int value, [System.Runtime.CompilerServices.CallerMemberName] string name = "") =>
-        value > 0 ? value : throw new ArgumentOutOfRangeException(name, value, "The size must be positive.");
 }

@@ -1,3 +1,5 @@
+using ConnectRpc.Internal;
+
 namespace ConnectRpc;
 
 /// <summary>
@@ -10,12 +12,8 @@ namespace ConnectRpc;
 /// </remarks>
 public sealed class RequestContext
 {
-    private const string HeadersSentReason = "Response headers were already sent; set them before the first response message.";
-
     private readonly TimeProvider _time;
-    private Headers? _responseHeaders;
-    private Headers? _responseTrailers;
-    private bool _headersSent;
+    private readonly ResponseMetadataSlots _response;
 
     /// <summary>
     /// Creates a context. The server creates one per call; tests create their own to call a
@@ -34,6 +32,20 @@ public sealed class RequestContext
         DateTimeOffset? deadline = null,
         TimeProvider? timeProvider = null,
         CancellationToken cancellationToken = default)
+        : this(procedure, requestHeaders, protocol, deadline, timeProvider, new ResponseMetadataSlots(), transport: null, cancellationToken)
+    {
+    }
+
+    /// <summary>The server's context for a call, writing into the server's own slots.</summary>
+    internal RequestContext(
+        string procedure,
+        Headers? requestHeaders,
+        Protocol protocol,
+        DateTimeOffset? deadline,
+        TimeProvider? timeProvider,
+        ResponseMetadataSlots response,
+        object? transport,
+        CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(procedure);
         Procedure = procedure;
@@ -47,6 +59,8 @@ public sealed class RequestContext
         Deadline = deadline;
         CancellationToken = cancellationToken;
         _time = timeProvider ?? TimeProvider.System;
+        _response = response;
+        Transport = transport;
     }
 
     /// <summary>The procedure path, such as <c>/greet.v1.GreetService/Greet</c>.</summary>
@@ -59,19 +73,10 @@ public sealed class RequestContext
     public Headers RequestHeaders { get; }
 
     /// <summary>Headers to send before the first response message. Writes are checked.</summary>
-    public Headers ResponseHeaders =>
-        _responseHeaders ?? Created(ref _responseHeaders, _headersSent ? Headers.CreateReceived(0).MakeReadOnly(HeadersSentReason) : new());
+    public Headers ResponseHeaders => _response.Headers;
 
     /// <summary>Trailers to send at the end of the call, on success or error. Writes are checked.</summary>
-    public Headers ResponseTrailers => _responseTrailers ?? Created(ref _responseTrailers, new());
-
-    // Both are made on first use: most handlers set no metadata, and a call then allocates none.
-    // The first of two threads that race to make one wins, so no write is lost.
-    private static Headers Created(ref Headers? field, Headers made) => Interlocked.CompareExchange(ref field, made, null) ?? made;
-
-    internal Headers? ResponseHeadersOrNull => _responseHeaders;
-
-    internal Headers? ResponseTrailersOrNull => _responseTrailers;
+    public Headers ResponseTrailers => _response.Trailers;
 
     /// <summary>When the call must end, from the client's timeout; null when it has none.</summary>
     public DateTimeOffset? Deadline { get; }
@@ -94,13 +99,9 @@ public sealed class RequestContext
     /// <summary>Fires when the client cancels, disconnects, or the deadline passes.</summary>
     public CancellationToken CancellationToken { get; }
 
-    /// <summary>The transport's own object for the call (the ASP.NET Core HttpContext on the server).</summary>
-    internal object? TransportContext { get; init; }
-
-    /// <summary>Called by the server once the response headers are on their way.</summary>
-    internal void MarkHeadersSent()
-    {
-        _headersSent = true;
-        _responseHeaders?.MakeReadOnly(HeadersSentReason);
-    }
+    /// <summary>
+    /// The transport's own object for the call (the ASP.NET Core HttpContext on the server), for
+    /// applications that ask for it; the server itself never reads it back.
+    /// </summary>
+    internal object? Transport { get; }
 }

@@ -6,19 +6,39 @@ namespace ConnectRpc;
 /// One call on the server, as <see cref="ServerInterceptor"/>s see it: the context, a source
 /// of request messages and a sink for response messages, for every RPC kind.
 /// </summary>
-/// <remarks>Failures are thrown as <see cref="ConnectException"/>.</remarks>
+/// <remarks>
+/// Failures are thrown as <see cref="ConnectException"/>. A call's <see cref="Context"/> is
+/// fixed when the call is made, and a <see cref="DelegatingServerCall"/> shares its inner
+/// call's: whatever interceptors wrap around a call, the handler writes its response
+/// metadata into the context the server sends from.
+/// </remarks>
 public abstract class ServerCall
 {
-    /// <summary>Initializes a call.</summary>
-    protected ServerCall()
+    /// <summary>Initializes a call with its context.</summary>
+    /// <param name="context">The call's context.</param>
+    protected ServerCall(RequestContext context)
     {
+        ArgumentNullException.ThrowIfNull(context);
+        Context = context;
+        Origin = this;
+    }
+
+    /// <summary>Initializes a call that wraps <paramref name="inner"/>: the same context, the same origin.</summary>
+    private protected ServerCall(ServerCall inner)
+    {
+        ArgumentNullException.ThrowIfNull(inner);
+        Context = inner.Context;
+        Origin = inner.Origin;
     }
 
     /// <summary>The method called.</summary>
     public abstract Method Method { get; }
 
     /// <summary>The call's context: request headers, response headers and trailers, deadline, cancellation.</summary>
-    public abstract RequestContext Context { get; }
+    public RequestContext Context { get; }
+
+    /// <summary>The call that a chain of <see cref="DelegatingServerCall"/>s wraps: the server's own, or this one.</summary>
+    internal ServerCall Origin { get; }
 
     /// <summary>The next request message, or null when the client ended its stream.</summary>
     public abstract ValueTask<T?> ReadAsync<T>(MessageParser<T> parser, CancellationToken cancellationToken)
@@ -37,8 +57,8 @@ public class DelegatingServerCall : ServerCall
 {
     /// <summary>Wraps <paramref name="inner"/>.</summary>
     public DelegatingServerCall(ServerCall inner)
+        : base(inner)
     {
-        ArgumentNullException.ThrowIfNull(inner);
         Inner = inner;
     }
 
@@ -47,9 +67,6 @@ public class DelegatingServerCall : ServerCall
 
     /// <inheritdoc/>
     public override Method Method => Inner.Method;
-
-    /// <inheritdoc/>
-    public override RequestContext Context => Inner.Context;
 
     /// <inheritdoc/>
     public override ValueTask<T?> ReadAsync<T>(MessageParser<T> parser, CancellationToken cancellationToken)

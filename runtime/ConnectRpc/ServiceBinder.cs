@@ -14,6 +14,12 @@ public sealed class ServiceBinder<TService>
 {
     private readonly List<ServerMethod<TService>> _methods = [];
 
+    /// <summary>
+    /// The protobuf descriptor of the service, which generated <c>BindService</c> methods set:
+    /// servers publish it (as endpoint metadata) for server reflection. Null when not set.
+    /// </summary>
+    public Google.Protobuf.Reflection.ServiceDescriptor? Descriptor { get; set; }
+
     /// <summary>The methods bound so far, in order.</summary>
     internal IReadOnlyList<ServerMethod<TService>> Methods => _methods;
 

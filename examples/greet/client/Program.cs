@@ -12,6 +12,7 @@ using System.Threading.Channels;
 using ConnectRpc;
 using Greet.Client;
 using Greet.V1;
+using Microsoft.Extensions.DependencyInjection;
 
 if (!Settings.TryParse(args, out Settings? settings, out string? error))
 {
@@ -30,20 +31,35 @@ if (settings is null)
 // client gives up with deadline_exceeded when it passes.
 TimeSpan timeout = TimeSpan.FromSeconds(10);
 
-// Clients are cheap and share one connection pool per process. Over cleartext the client
+// The clients come from dependency injection, as in an ASP.NET Core app or a worker: each name
+// is a named HttpClient of IHttpClientFactory with its own options. Over cleartext the client
 // speaks HTTP/1.1 unless told otherwise; bidi needs HTTP/2 (prior knowledge).
-var client = new GreetServiceClient(settings.Url, new ConnectClientOptions
+var services = new ServiceCollection();
+services.AddConnectClient<GreetServiceClient>("greet", (_, o) => Configure(o, settings.Url));
+services.AddConnectClient<GreetServiceClient>("greet-http2", (_, o) =>
 {
-    Timeout = timeout,
-    Interceptors = { new BearerTokenInterceptor(settings.Token) },
+    Configure(o, settings.Http2Url);
+    o.HttpVersion = HttpVersion.Version20;
 });
-var http2Client = new GreetServiceClient(settings.Http2Url, new ConnectClientOptions
+foreach ((Protocol protocol, string url) in OtherProtocols())
 {
-    Timeout = timeout,
-    HttpVersion = HttpVersion.Version20,
-    Interceptors = { new BearerTokenInterceptor(settings.Token) },
+    services.AddConnectClient<GreetServiceClient>("greet-" + protocol, (_, o) =>
+    {
+        Configure(o, url);
+        o.Protocol = protocol;
+    });
+}
+
+services.AddConnectClient<GreetServiceClient>("greet-anonymous", (_, o) =>
+{
+    o.BaseAddress = new Uri(settings.Url);
+    o.Timeout = timeout;
 });
-var anonymousClient = new GreetServiceClient(settings.Url, new ConnectClientOptions { Timeout = timeout });
+await using ServiceProvider provider = services.BuildServiceProvider();
+ConnectClientFactory clients = provider.GetRequiredService<ConnectClientFactory>();
+GreetServiceClient client = clients.CreateClient<GreetServiceClient>("greet");
+GreetServiceClient http2Client = clients.CreateClient<GreetServiceClient>("greet-http2");
+GreetServiceClient anonymousClient = clients.CreateClient<GreetServiceClient>("greet-anonymous");
 
 string[] names = ["Ada", "Grace", "Linus"];
 int steps = 0;
@@ -112,14 +128,9 @@ await Step($"Chat (bidi streaming, {settings.Http2Url})", async () =>
 
 // The same contract over the other protocols: only the client option changes. gRPC is always
 // HTTP/2 (prior knowledge over cleartext); gRPC-Web works over HTTP/1.1, as browsers need.
-foreach ((Protocol protocol, string url) in new[] { (Protocol.Grpc, settings.Http2Url), (Protocol.GrpcWeb, settings.Url), (Protocol.GrpcWebText, settings.Url) })
+foreach ((Protocol protocol, string url) in OtherProtocols())
 {
-    var protocolClient = new GreetServiceClient(url, new ConnectClientOptions
-    {
-        Protocol = protocol,
-        Timeout = timeout,
-        Interceptors = { new BearerTokenInterceptor(settings.Token) },
-    });
+    GreetServiceClient protocolClient = clients.CreateClient<GreetServiceClient>("greet-" + protocol);
     await Step($"Greet over {protocol} (unary, {url})", () => GreetAsync(protocolClient));
 }
 
@@ -144,6 +155,18 @@ Console.WriteLine(failed == 0 ? $"All {steps} calls behaved as expected." : $"{f
 return failed == 0 ? 0 : 1;
 
 // The unary call, with the response headers and trailers it brings.
+// Every client of the demo: a deadline on each call and the bearer token.
+void Configure(ConnectClientFactoryOptions options, string url)
+{
+    options.BaseAddress = new Uri(url);
+    options.Timeout = timeout;
+    options.Interceptors.Add(new BearerTokenInterceptor(settings.Token));
+}
+
+// gRPC is always HTTP/2 (prior knowledge over cleartext); gRPC-Web works over HTTP/1.1, as browsers need.
+(Protocol Protocol, string Url)[] OtherProtocols() =>
+    [(Protocol.Grpc, settings.Http2Url), (Protocol.GrpcWeb, settings.Url), (Protocol.GrpcWebText, settings.Url)];
+
 static async Task GreetAsync(GreetServiceClient client)
 {
     // Response headers and trailers arrive beside the message, in the current ResponseMetadata.

@@ -7,7 +7,7 @@ namespace Greet.Server;
 /// <summary>
 /// An example server interceptor: every call must carry <c>authorization: Bearer &lt;token&gt;</c>
 /// with the expected token, or it ends with <see cref="Code.Unauthenticated"/> before the
-/// handler runs. Register it with
+/// handler runs (except health checks and reflection, see below). Register it with
 /// <c>builder.Services.AddConnect(options =&gt; options.Interceptors.Add(new BearerTokenInterceptor(token)))</c>.
 /// </summary>
 /// <remarks>
@@ -21,8 +21,26 @@ internal sealed class BearerTokenInterceptor(string token) : ServerInterceptor
 
     private readonly byte[] _expected = Encoding.UTF8.GetBytes(token);
 
+    /// <summary>
+    /// Services anyone may call. Health probes (Kubernetes, load balancers) carry no credentials.
+    /// Reflection reveals the API's shape, which this demo publishes anyway, so <c>buf curl</c>
+    /// works without a schema or a header; a private API would keep reflection behind the token
+    /// (<c>buf curl --reflect-header</c> sends one).
+    /// </summary>
+    private static readonly HashSet<string> s_open = new(StringComparer.Ordinal)
+    {
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    };
+
     public override Task InterceptAsync(ServerCall call, ServerCallHandler next)
     {
+        if (s_open.Contains(call.Method.ServiceName))
+        {
+            return next(call);
+        }
+
         string? authorization = call.Context.RequestHeaders.Get("authorization");
         if (authorization is null || !authorization.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase))
         {

@@ -1,13 +1,15 @@
 // The Greet demo's server: greet.v1.GreetService over Connect on Kestrel, on 127.0.0.1 only.
 //
-//   dotnet run --project examples/greet/server -- [--http1-port N] [--http2-port N] [--token T]
+//   dotnet run --project examples/greet/server -- [--http1-port N] [--http2-port N] [--token T] [--trace]
 //
 // --http1-port  HTTP/1.1 port (default 8080; env GREET_HTTP1_PORT)
 // --http2-port  cleartext HTTP/2 port, prior knowledge, needed for bidi (default 8081; env GREET_HTTP2_PORT)
 // --token       the bearer token every call must carry (default demo-token; env GREET_TOKEN)
+// --trace       write each call's RPC span to the console (ActivitySource "ConnectRpc.AspNetCore")
 //
 // Port 0 picks a free port; the ready line names the ports actually bound. Ctrl-C or SIGTERM
 // stops the server.
+using System.Diagnostics;
 using System.Net;
 using Greet.Server;
 using Greet.V1;
@@ -48,8 +50,18 @@ builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
 builder.Services.AddConnect(options => options.Interceptors.Add(new BearerTokenInterceptor(settings.Token)));
 builder.Services.AddSingleton<GreetService>();
 
+// grpc.health.v1.Health on ASP.NET Core health checks: "" is SERVING while every check is healthy
+// (add your own with .AddCheck(...)). The bearer-token interceptor lets health and reflection through.
+builder.Services.AddConnectHealthChecks();
+
+// The server's RPC spans, one console line each when they end. A real service would hand the
+// source to OpenTelemetry instead (AddSource("ConnectRpc.AspNetCore")); see the README.
+using ActivityListener? spans = settings.Trace ? TraceToConsole() : null;
+
 WebApplication app = builder.Build();
 app.MapConnectService<GreetService>(IGreetService.BindService);
+app.MapConnectHealthService();
+app.MapConnectReflectionService(); // buf curl and grpcurl need no schema
 
 try
 {
@@ -67,3 +79,18 @@ Console.WriteLine($"Greet server listening on {urls[0]} (HTTP/1.1) and {urls[1]}
 await app.WaitForShutdownAsync();
 Console.WriteLine("Greet server stopped");
 return 0;
+
+static ActivityListener TraceToConsole()
+{
+    var listener = new ActivityListener
+    {
+        ShouldListenTo = source => source.Name == "ConnectRpc.AspNetCore",
+        Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+        ActivityStopped = span => Console.WriteLine(
+            $"span {span.DisplayName} {span.Kind} trace={span.TraceId} parent={span.ParentSpanId} " +
+            $"{span.Duration.TotalMilliseconds:0.0} ms " +
+            string.Join(' ', span.TagObjects.Select(tag => $"{tag.Key}={tag.Value}"))),
+    };
+    ActivitySource.AddActivityListener(listener);
+    return listener;
+}

@@ -4,13 +4,14 @@ using System.Net;
 namespace Greet.Server;
 
 /// <summary>The command line, with environment variables as fallbacks.</summary>
-internal sealed record Settings(int Http1Port, int Http2Port, string Token)
+internal sealed record Settings(int Http1Port, int Http2Port, string Token, bool Trace)
 {
     public const string Usage =
-        "usage: Greet.Server [--http1-port N] [--http2-port N] [--token T]\n" +
+        "usage: Greet.Server [--http1-port N] [--http2-port N] [--token T] [--trace]\n" +
         "  --http1-port  HTTP/1.1 port on 127.0.0.1 (default 8080, env GREET_HTTP1_PORT; 0 picks a free port)\n" +
         "  --http2-port  cleartext HTTP/2 port on 127.0.0.1 (default 8081, env GREET_HTTP2_PORT; 0 picks a free port)\n" +
-        "  --token       the bearer token calls must carry (default demo-token, env GREET_TOKEN)";
+        "  --token       the bearer token calls must carry (default demo-token, env GREET_TOKEN)\n" +
+        "  --trace       write each call's RPC span to the console";
 
     /// <summary>Parses <paramref name="args"/>; <paramref name="settings"/> is null for --help.</summary>
     public static bool TryParse(string[] args, out Settings? settings, out string? error)
@@ -20,11 +21,18 @@ internal sealed record Settings(int Http1Port, int Http2Port, string Token)
         string? http1 = Environment.GetEnvironmentVariable("GREET_HTTP1_PORT");
         string? http2 = Environment.GetEnvironmentVariable("GREET_HTTP2_PORT");
         string? token = Environment.GetEnvironmentVariable("GREET_TOKEN");
+        bool trace = false;
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] is "-h" or "--help")
             {
                 return true;
+            }
+
+            if (args[i] == "--trace")
+            {
+                trace = true;
+                continue;
             }
 
             if (i + 1 == args.Length)
@@ -56,7 +64,7 @@ internal sealed record Settings(int Http1Port, int Http2Port, string Token)
             return false;
         }
 
-        settings = new Settings(http1Port, http2Port, token ?? "demo-token");
+        settings = new Settings(http1Port, http2Port, token ?? "demo-token", trace);
         return true;
     }
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using ConnectRpc.Internal;
 using Microsoft.AspNetCore.Http;
@@ -9,33 +10,25 @@ namespace ConnectRpc.AspNetCore.Internal;
 
 /// <summary>
 /// The endpoint of one procedure for every protocol: the content type picks Connect, gRPC or
-/// gRPC-Web. It checks the HTTP request in connect-go's order (protocol.md §1 "Server
+/// gRPC-Web. It checks the HTTP request in connect-go's order (docs/protocols/connect.md "Server
 /// rejection order"), then runs the interceptors and the handler and writes the end of the
 /// call, error or not, in the protocol's form.
 /// </summary>
 internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TService>
     where TService : class
 {
-    // A 415 lists every content type the method accepts, whatever the protocol (as connect-go does).
-    private const string UnaryAcceptPost = ConnectProtocol.UnaryJson + ", " + ConnectProtocol.UnaryProto + ", " + GrpcProtocol.AcceptPost;
-    private const string StreamAcceptPost = ConnectProtocol.StreamJson + ", " + ConnectProtocol.StreamProto + ", " + GrpcProtocol.AcceptPost;
-
     private readonly ServerMethod<TService> _method;
     private readonly ServiceActivator<TService> _activator;
-    private readonly ConnectServerOptions _options;
+    private readonly ServerMethodSettings _settings;
     private readonly ILogger _logger;
     private readonly ServerCallHandler _handler;
-    private readonly bool _streaming;
-    private readonly bool _getAllowed;
 
-    public ConnectEndpoint(ServerMethod<TService> method, ServiceActivator<TService> activator, ConnectServerOptions options, ILogger logger)
+    public ConnectEndpoint(ServerMethod<TService> method, ServiceActivator<TService> activator, ConnectServerOptions options, TimeProvider time, ILogger logger)
     {
         _method = method;
         _activator = activator;
-        _options = options;
+        _settings = new ServerMethodSettings(method.Method, options, time);
         _logger = logger;
-        _streaming = method.Method.Kind != MethodKind.Unary;
-        _getAllowed = method.Method.Kind == MethodKind.Unary && method.Method.Idempotency == IdempotencyLevel.NoSideEffects;
 
         // The interceptor chain is composed once; a call allocates no delegates. A service that
         // is not disposable needs no step after the method: the method's task is the call's.
@@ -56,7 +49,7 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
         HttpRequest request = http.Request;
         Method method = _method.Method;
 
-        // Routing matches paths case-insensitively; procedures are case-sensitive (§1).
+        // Routing matches paths case-insensitively; procedures are case-sensitive (docs/protocols/connect.md#server-rejection-order).
         if (!string.Equals(request.Path.Value, method.Procedure, StringComparison.Ordinal))
         {
             http.Response.StatusCode = StatusCodes.Status404NotFound;
@@ -65,14 +58,15 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
 
         if (method.Kind == MethodKind.BidiStreaming && !HttpProtocol.IsHttp2(request.Protocol) && !HttpProtocol.IsHttp3(request.Protocol))
         {
-            Reject(http, StatusCodes.Status505HttpVersionNotsupported, null, null);
+            HttpServerCall.Reject(http, StatusCodes.Status505HttpVersionNotsupported, null, null);
             return;
         }
 
-        // The content type decides the protocol; a rejected request already has its status.
-        HttpServerCall? call = GrpcProtocol.TryParseContentType(request.ContentType, out GrpcWire wire, out MessageCodec? grpcCodec)
-            ? CreateGrpcCall(http, wire, grpcCodec)
-            : CreateConnectCall(http);
+        // The content type decides the protocol, and each protocol reads its own; a rejected
+        // request already has its status.
+        HttpServerCall? call = GrpcServerCall.Claims(request.ContentType, out GrpcWire wire, out MessageCodec? grpcCodec)
+            ? GrpcServerCall.Create(http, _settings, wire, grpcCodec)
+            : ConnectServerCall.Create(http, _settings);
         if (call is null)
         {
             return;
@@ -84,14 +78,31 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
         // of Kestrel's minimum data rate, which still guards unary bodies.
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
         {
-            size.MaxRequestBodySize = _streaming ? null : (long)_options.MaxReceiveMessageSize + MessageFraming.UnaryBodySlack;
+            size.MaxRequestBodySize = _settings.Streaming ? null : (long)_settings.MaxReceive + MessageFraming.UnaryBodySlack;
         }
 
-        if (_streaming && http.Features.Get<IHttpMinRequestBodyDataRateFeature>() is { } rate)
+        if (_settings.Streaming && http.Features.Get<IHttpMinRequestBodyDataRateFeature>() is { } rate)
         {
             rate.MinDataRate = null;
         }
 
+        // The call's span is a child of the HTTP request's (the current activity), and the
+        // current activity of the handler.
+        RpcTelemetry telemetry = ServerMethodSettings.Telemetry;
+        bool traced = telemetry.Enabled;
+        bool logged = _logger.IsEnabled(LogLevel.Debug);
+        long start = traced || logged ? Stopwatch.GetTimestamp() : 0;
+        if (logged)
+        {
+            ServerLog.CallStarted(_logger, method.Procedure, call.Context.Protocol);
+        }
+
+        // Where a client propagating call context finds this call (EnableCallContextPropagation).
+        http.Features.Set(call);
+        HostString host = request.Host;
+        Activity? activity = traced
+            ? telemetry.StartCall(method, call.Context.Protocol, host.Host, host.Port, call.Context.RequestHeaders, _settings.TracedRequestMetadata)
+            : null;
         ConnectException? error = null;
         try
         {
@@ -114,65 +125,36 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
         }
         finally
         {
+            if (logged)
+            {
+                ServerLog.CallEnded(_logger, method.Procedure, error is null ? "ok" : error.Code.ToWireName(), Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            }
+
+            if (traced)
+            {
+                telemetry.EndCall(
+                    activity,
+                    start,
+                    method,
+                    call.Context.Protocol,
+                    host.Host,
+                    host.Port,
+                    error,
+                    call.ResponseSlots.HeadersOrNull,
+                    call.ResponseSlots.TrailersOrNull,
+                    _settings.TracedResponseMetadata);
+            }
+
             call.Dispose();
         }
     }
 
-    /// <summary>The call for a gRPC or gRPC-Web request (§2, §3), or null when it was rejected with an HTTP status.</summary>
-    private GrpcServerCall? CreateGrpcCall(HttpContext http, GrpcWire wire, MessageCodec? codec)
-    {
-        if (!HttpMethods.IsPost(http.Request.Method))
-        {
-            Reject(http, StatusCodes.Status405MethodNotAllowed, "Allow", "POST");
-            return null;
-        }
-
-        if (codec is null)
-        {
-            Reject(http, StatusCodes.Status415UnsupportedMediaType, "Accept-Post", _streaming ? StreamAcceptPost : UnaryAcceptPost);
-            return null;
-        }
-
-        // gRPC needs HTTP trailers, which HTTP/1.1 responses here cannot carry.
-        if (wire == GrpcWire.Grpc && !http.Response.SupportsTrailers())
-        {
-            Reject(http, StatusCodes.Status505HttpVersionNotsupported, null, null);
-            return null;
-        }
-
-        return new GrpcServerCall(http, _method.Method, codec, wire, _options);
-    }
-
-    /// <summary>The call for a Connect request (§1), or null when it was rejected with an HTTP status.</summary>
-    private ConnectServerCall? CreateConnectCall(HttpContext http)
-    {
-        HttpRequest request = http.Request;
-        bool isGet = HttpMethods.IsGet(request.Method);
-        if (!HttpMethods.IsPost(request.Method) && !(isGet && _getAllowed))
-        {
-            Reject(http, StatusCodes.Status405MethodNotAllowed, "Allow", _getAllowed ? "GET, POST" : "POST");
-            return null;
-        }
-
-        MessageCodec? codec = isGet
-            ? ConnectProtocol.CodecNamed(request.Query[ConnectProtocol.QueryEncoding].ToString())
-            : _streaming ? ConnectProtocol.StreamCodec(request.ContentType) : ConnectProtocol.UnaryCodec(request.ContentType);
-        if (codec is null || (isGet && request.ContentLength > 0))
-        {
-            Reject(http, StatusCodes.Status415UnsupportedMediaType, isGet ? null : "Accept-Post", _streaming ? StreamAcceptPost : UnaryAcceptPost);
-            return null;
-        }
-
-        return new ConnectServerCall(http, _method.Method, codec, _streaming, isGet, _options);
-    }
-
     private Task InvokeService(ServerCall call) =>
-        _method.InvokeAsync(_activator.Get((HttpContext)call.Context.TransportContext!, out _), call);
+        _method.InvokeAsync(_activator.Get(HttpServerCall.Of(call).Http, out _), call);
 
     private async Task InvokeServiceAsync(ServerCall call)
     {
-        var http = (HttpContext)call.Context.TransportContext!;
-        TService service = _activator.Get(http, out bool created);
+        TService service = _activator.Get(HttpServerCall.Of(call).Http, out bool created);
         try
         {
             await _method.InvokeAsync(service, call).ConfigureAwait(false);
@@ -217,15 +199,6 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
                 return new ConnectException(Code.Unknown, "the handler failed with an unexpected error", ex);
         }
     }
-
-    private static void Reject(HttpContext http, int status, string? header, string? value)
-    {
-        http.Response.StatusCode = status;
-        if (header is not null)
-        {
-            http.Response.Headers[header] = value;
-        }
-    }
 }
 
 /// <summary>Log messages of the server, with stable event ids.</summary>
@@ -239,4 +212,10 @@ internal static partial class ServerLog
 
     [LoggerMessage(3, LogLevel.Debug, "The request body of {Procedure} was refused by the HTTP server.")]
     public static partial void BadRequestBody(ILogger logger, string procedure, Exception exception);
+
+    [LoggerMessage(4, LogLevel.Debug, "Call {Procedure} started over {Protocol}.")]
+    public static partial void CallStarted(ILogger logger, string procedure, Protocol protocol);
+
+    [LoggerMessage(5, LogLevel.Debug, "Call {Procedure} ended: {Code} after {ElapsedMilliseconds:0.0} ms.")]
+    public static partial void CallEnded(ILogger logger, string procedure, string code, double elapsedMilliseconds);
 }

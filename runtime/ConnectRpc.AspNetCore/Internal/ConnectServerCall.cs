@@ -9,7 +9,7 @@ using Microsoft.Extensions.Primitives;
 namespace ConnectRpc.AspNetCore.Internal;
 
 /// <summary>
-/// One Connect call on the server (protocol.md §1): unary POST and GET with bare bodies and
+/// One Connect call on the server (docs/protocols/connect.md): unary POST and GET with bare bodies and
 /// metadata in headers (trailers as <c>trailer-</c> headers), or streaming with envelopes and
 /// the end-stream JSON.
 /// </summary>
@@ -23,39 +23,67 @@ internal sealed class ConnectServerCall : HttpServerCall
     private PooledBufferWriter? _unaryResponse;
     private bool _unaryResponseCompressed;
 
-    public ConnectServerCall(HttpContext http, Method method, MessageCodec codec, bool streaming, bool isGet, ConnectServerOptions options)
-        : base(http, method, codec, options)
+    private ConnectServerCall(HttpContext http, ServerMethodSettings settings, MessageCodec codec, bool isGet)
+        : base(http, settings, codec, Protocol.Connect, ReadTimeout(http.Request.Headers))
     {
-        _streaming = streaming;
+        _streaming = settings.Streaming;
         _isGet = isGet;
     }
 
-    public override void Start()
+    /// <summary>
+    /// The call for a Connect request (any content type that is not gRPC's), or null when it
+    /// was rejected with an HTTP status (docs/protocols/connect.md): a method other than POST (or GET where the method
+    /// allows it), or a content type or GET encoding that names no codec.
+    /// </summary>
+    public static ConnectServerCall? Create(HttpContext http, ServerMethodSettings settings)
+    {
+        HttpRequest request = http.Request;
+        bool isGet = HttpMethods.IsGet(request.Method);
+        if (!HttpMethods.IsPost(request.Method) && !(isGet && settings.GetAllowed))
+        {
+            Reject(http, StatusCodes.Status405MethodNotAllowed, "Allow", settings.GetAllowed ? "GET, POST" : "POST");
+            return null;
+        }
+
+        MessageCodec? codec = isGet
+            ? MessageCodec.Named(request.Query[ConnectProtocol.QueryEncoding].ToString())
+            : settings.Streaming ? ConnectProtocol.StreamCodec(request.ContentType) : ConnectProtocol.UnaryCodec(request.ContentType);
+        if (codec is null || (isGet && request.ContentLength > 0))
+        {
+            Reject(http, StatusCodes.Status415UnsupportedMediaType, isGet ? null : "Accept-Post", settings.AcceptPost);
+            return null;
+        }
+
+        return new ConnectServerCall(http, settings, codec, isGet);
+    }
+
+    /// <summary><c>Connect-Timeout-Ms</c> (docs/wire/timeouts.md).</summary>
+    private static RequestTimeout ReadTimeout(IHeaderDictionary headers) =>
+        RequestTimeout.Read(headers[ConnectProtocol.TimeoutHeader], ConnectProtocol.TimeoutHeader, ConnectProtocol.TryParseTimeout, "1 to 10 digits");
+
+    protected override void ReadProtocolHeaders()
     {
         HttpRequest request = Http.Request;
         IHeaderDictionary headers = request.Headers;
-        CreateContext(Protocol.Connect);
         if (_isGet)
         {
-            ReadGetParameters(request.Query);
+            ReadGetParameters(request.Query, headers.AcceptEncoding);
+            return;
         }
-        else
+
+        string? version = headers[ConnectProtocol.ProtocolVersionHeader];
+        if (version is not null && version != ConnectProtocol.ProtocolVersion)
         {
-            string? version = headers[ConnectProtocol.ProtocolVersionHeader];
-            if (version is not null && version != ConnectProtocol.ProtocolVersion)
-            {
-                throw new ConnectException(Code.InvalidArgument, $"protocol error: unsupported {ConnectProtocol.ProtocolVersionHeader} '{HeaderRules.Printable(version)}': expected 1");
-            }
-
-            RequestCompressor = FindRequestCompressor(_streaming ? headers[ConnectProtocol.StreamContentEncodingHeader] : headers.ContentEncoding);
+            throw new ConnectException(Code.InvalidArgument, $"protocol error: unsupported {ConnectProtocol.ProtocolVersionHeader} '{HeaderRules.Printable(version)}': expected 1");
         }
 
-        // Responses use the request's encoding, else the client's first accepted one (§7).
-        ResponseCompressor = RequestCompressor
-            ?? Compressor.Negotiate(_streaming ? headers[ConnectProtocol.StreamAcceptEncodingHeader] : headers.AcceptEncoding);
+        // Responses use the request's encoding, else the client's first accepted one (docs/wire/compression.md).
+        NegotiateCompression(
+            _streaming ? headers[ConnectProtocol.StreamContentEncodingHeader] : headers.ContentEncoding,
+            _streaming ? headers[ConnectProtocol.StreamAcceptEncodingHeader] : headers.AcceptEncoding);
     }
 
-    private void ReadGetParameters(IQueryCollection query)
+    private void ReadGetParameters(IQueryCollection query, string? acceptEncoding)
     {
         string? connect = query[ConnectProtocol.QueryConnect];
         if (connect is not null && connect != ConnectProtocol.QueryConnectValue)
@@ -63,7 +91,7 @@ internal sealed class ConnectServerCall : HttpServerCall
             throw new ConnectException(Code.InvalidArgument, $"protocol error: unsupported connect parameter '{HeaderRules.Printable(connect)}': expected v1");
         }
 
-        RequestCompressor = FindRequestCompressor(query[ConnectProtocol.QueryCompression]);
+        NegotiateCompression(query[ConnectProtocol.QueryCompression], acceptEncoding);
         string? message = query[ConnectProtocol.QueryMessage];
         if (message is null)
         {
@@ -185,7 +213,7 @@ internal sealed class ConnectServerCall : HttpServerCall
     public override async Task FinishAsync(ConnectException? error)
     {
         HttpResponse response = Http.Response;
-        Headers trailers = ContextOrNull?.ResponseTrailersOrNull ?? Headers.Empty;
+        Headers trailers = ResponseSlots.TrailersOrNull ?? Headers.Empty;
         if (_streaming)
         {
             Headers? errorMetadata = ErrorTrailers(error);
@@ -199,8 +227,8 @@ internal sealed class ConnectServerCall : HttpServerCall
         }
 
         IHeaderDictionary headers = response.Headers;
-        AppendHeaders(headers, ContextOrNull?.ResponseHeadersOrNull, null);
-        ContextOrNull?.MarkHeadersSent();
+        AppendHeaders(headers, ResponseSlots.HeadersOrNull, null);
+        ResponseSlots.MarkHeadersSent();
         AppendHeaders(headers, trailers, ConnectProtocol.TrailerPrefix);
         headers["Accept-Encoding"] = Compressor.AcceptList;
         if (_isGet)

@@ -7,7 +7,7 @@ using Microsoft.AspNetCore.Http.Features;
 namespace ConnectRpc.AspNetCore.Internal;
 
 /// <summary>
-/// One gRPC or gRPC-Web call on the server (protocol.md §2, §3). Every RPC kind uses
+/// One gRPC or gRPC-Web call on the server (docs/protocols/grpc.md, docs/protocols/grpc-web.md). Every RPC kind uses
 /// envelopes; the response headers leave with the first message, and the status and trailers
 /// end the call: as HTTP/2 trailers for gRPC, as the 0x80 frame for gRPC-Web, or all in the
 /// headers (trailers-only) when nothing else was sent.
@@ -17,19 +17,53 @@ internal sealed class GrpcServerCall : HttpServerCall
     private readonly GrpcWire _wire;
     private PipeReader? _textBody;
 
-    public GrpcServerCall(HttpContext http, Method method, MessageCodec codec, GrpcWire wire, ConnectServerOptions options)
-        : base(http, method, codec, options)
+    private GrpcServerCall(HttpContext http, ServerMethodSettings settings, MessageCodec codec, GrpcWire wire)
+        : base(http, settings, codec, GrpcProtocol.ToProtocol(wire), ReadTimeout(http.Request.Headers))
     {
         _wire = wire;
     }
 
-    public override void Start()
+    /// <summary>Whether the request's content type is a gRPC or gRPC-Web one (it starts with <c>application/grpc</c>).</summary>
+    public static bool Claims(string? contentType, out GrpcWire wire, out MessageCodec? codec) =>
+        GrpcProtocol.TryParseContentType(contentType, out wire, out codec);
+
+    /// <summary>
+    /// The call for a request that <see cref="Claims"/> found to be gRPC or gRPC-Web, or null
+    /// when it was rejected with an HTTP status (docs/protocols/grpc.md, docs/protocols/grpc-web.md).
+    /// </summary>
+    public static GrpcServerCall? Create(HttpContext http, ServerMethodSettings settings, GrpcWire wire, MessageCodec? codec)
     {
-        IHeaderDictionary headers = Http.Request.Headers;
-        CreateContext(GrpcProtocol.ToProtocol(_wire));
+        if (!HttpMethods.IsPost(http.Request.Method))
+        {
+            Reject(http, StatusCodes.Status405MethodNotAllowed, "Allow", "POST");
+            return null;
+        }
+
+        if (codec is null)
+        {
+            Reject(http, StatusCodes.Status415UnsupportedMediaType, "Accept-Post", settings.AcceptPost);
+            return null;
+        }
+
+        // gRPC needs HTTP trailers, which HTTP/1.1 responses here cannot carry.
+        if (wire == GrpcWire.Grpc && !http.Response.SupportsTrailers())
+        {
+            Reject(http, StatusCodes.Status505HttpVersionNotsupported, null, null);
+            return null;
+        }
+
+        return new GrpcServerCall(http, settings, codec, wire);
+    }
+
+    /// <summary><c>grpc-timeout</c> (docs/wire/timeouts.md); Kestrel keeps it in a field of its own, so the typed property skips the name lookup.</summary>
+    private static RequestTimeout ReadTimeout(IHeaderDictionary headers) =>
+        RequestTimeout.Read(headers.GrpcTimeout, GrpcProtocol.TimeoutHeader, GrpcProtocol.TryParseTimeout, "1 to 8 digits and a unit (H, M, S, m, u, n)");
+
+    protected override void ReadProtocolHeaders()
+    {
         // Kestrel keeps the grpc- headers in fields of their own; the typed properties skip the name lookup.
-        RequestCompressor = FindRequestCompressor(headers.GrpcEncoding);
-        ResponseCompressor = RequestCompressor ?? Compressor.Negotiate(headers.GrpcAcceptEncoding);
+        IHeaderDictionary headers = Http.Request.Headers;
+        NegotiateCompression(headers.GrpcEncoding, headers.GrpcAcceptEncoding);
     }
 
     public override ValueTask<T?> ReadAsync<T>(MessageParser<T> parser, CancellationToken cancellationToken)
@@ -70,13 +104,12 @@ internal sealed class GrpcServerCall : HttpServerCall
 
     public override async Task FinishAsync(ConnectException? error)
     {
-        RequestContext? context = ContextOrNull;
-        Headers? trailers = context?.ResponseTrailersOrNull;
+        Headers? trailers = ResponseSlots.TrailersOrNull;
         HttpResponse response = Http.Response;
 
-        // Trailers-only (§2, §3) when nothing went out and there are no headers to keep apart
+        // Trailers-only (docs/protocols/grpc.md#trailers-only, docs/protocols/grpc-web.md#trailers-only) when nothing went out and there are no headers to keep apart
         // from the trailers: a client reads every header of such a response as a trailer.
-        if (!HeadersSent && (context?.ResponseHeadersOrNull is not { Count: > 0 }) && (error is null || error.Headers.Count == 0))
+        if (!HeadersSent && (ResponseSlots.HeadersOrNull is not { Count: > 0 }) && (error is null || error.Headers.Count == 0))
         {
             SendHeaders(null);
             AppendEnd(response.Headers, trailers, error?.Trailers, error);
@@ -98,7 +131,7 @@ internal sealed class GrpcServerCall : HttpServerCall
         await response.BodyWriter.FlushAsync(Http.RequestAborted).ConfigureAwait(false);
     }
 
-    /// <summary>The end of the call: the application's trailers, then the error's metadata, then the status fields (§2).</summary>
+    /// <summary>The end of the call: the application's trailers, then the error's metadata, then the status fields (docs/protocols/grpc.md).</summary>
     private static Headers End(Headers? trailers, Headers? errorMetadata, ConnectException? error)
     {
         Headers end = Headers.CreateReceived((trailers?.Count ?? 0) + (errorMetadata?.Count ?? 0) + 3);

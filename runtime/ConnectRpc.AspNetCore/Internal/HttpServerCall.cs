@@ -13,73 +13,158 @@ namespace ConnectRpc.AspNetCore.Internal;
 /// A protocol adds how the call starts (<see cref="Start"/>), how messages are written and
 /// how the call ends (<see cref="FinishAsync"/>).
 /// </summary>
+/// <summary>
+/// What a call on the server shares whatever the protocol: the request headers and the
+/// deadline, the handler's context, enveloped reading and the size limits. A protocol reads
+/// its own headers (its timeout when it makes the call, the rest in <see cref="ReadProtocolHeaders"/>)
+/// and adds how messages are written and how the call ends (<see cref="FinishAsync"/>).
+/// </summary>
 internal abstract class HttpServerCall : ServerCall, IDisposable
 {
     // Timers cannot run longer than this; a longer deadline is reported but not enforced.
     private static readonly TimeSpan s_maxTimer = TimeSpan.FromMilliseconds(int.MaxValue - 1);
 
-    private readonly Method _method;
-    private RequestContext? _context;
-    private CancellationTokenSource? _deadline;
-    private CancellationTokenSource? _linked;
+    private readonly ServerMethodSettings _settings;
+    private readonly CancellationTokenSource? _deadline;
+    private readonly CancellationTokenSource? _linked;
+    private readonly ConnectException? _headerError;
     private EnvelopeReader? _envelopes;
 
-    protected HttpServerCall(HttpContext http, Method method, MessageCodec codec, ConnectServerOptions options)
+    /// <summary>
+    /// Makes the call and the handler's context from the received headers and the timeout its
+    /// protocol read. The clock starts now: the deadline cancels the handler's token together
+    /// with the client going away. Bad headers are thrown by <see cref="Start"/>, once the call
+    /// exists to answer them.
+    /// </summary>
+    protected HttpServerCall(HttpContext http, ServerMethodSettings settings, MessageCodec codec, Protocol protocol, RequestTimeout timeout)
+        : this(http, settings, codec, Begin(http, settings, protocol, timeout))
     {
-        Http = http;
-        _method = method;
-        Codec = codec;
-        MaxReceive = options.MaxReceiveMessageSize;
-        MaxSend = options.MaxSendMessageSize;
-        CompressMinBytes = options.CompressMinBytes;
     }
 
-    public override Method Method => _method;
+    private HttpServerCall(HttpContext http, ServerMethodSettings settings, MessageCodec codec, CallStart start)
+        : base(start.Context)
+    {
+        Http = http;
+        _settings = settings;
+        Codec = codec;
+        ResponseSlots = start.Response;
+        _deadline = start.Deadline;
+        _linked = start.Linked;
+        _headerError = start.Error;
+    }
 
-    public override RequestContext Context => _context ?? throw new InvalidOperationException("The call has not started.");
+    public override Method Method => _settings.Method;
 
     public bool DeadlineExpired => _deadline?.IsCancellationRequested == true;
 
-    protected HttpContext Http { get; }
+    /// <summary>The request's HttpContext: the service's scope, the client's connection.</summary>
+    public HttpContext Http { get; }
 
     protected MessageCodec Codec { get; }
 
-    protected int MaxReceive { get; }
+    protected int MaxReceive => _settings.MaxReceive;
 
-    protected int MaxSend { get; }
+    protected int MaxSend => _settings.MaxSend;
 
     /// <summary>The smallest response message compressed.</summary>
-    protected int CompressMinBytes { get; }
+    protected int CompressMinBytes => _settings.CompressMinBytes;
+
+    /// <summary>The response headers and trailers the handler wrote, kept by the call itself.</summary>
+    public ResponseMetadataSlots ResponseSlots { get; }
 
     /// <summary>The encoding of compressed request messages, or null.</summary>
-    protected Compressor? RequestCompressor { get; set; }
+    protected Compressor? RequestCompressor { get; private set; }
 
     /// <summary>The encoding of response messages, or null.</summary>
-    protected Compressor? ResponseCompressor { get; set; }
-
-    /// <summary>The context, or null if <see cref="Start"/> failed before making it.</summary>
-    protected RequestContext? ContextOrNull => _context;
+    protected Compressor? ResponseCompressor { get; private set; }
 
     /// <summary>Whether the response headers have been sent (they leave with the first message).</summary>
     protected bool HeadersSent { get; private set; }
 
     /// <summary>
-    /// Reads the protocol headers and creates the context. Throws <see cref="ConnectException"/>
-    /// for bad ones, after the context exists where the headers allowed it.
+    /// Checks the request headers: the shared ones (timeout, binary values), then the
+    /// protocol's own. Throws <see cref="ConnectException"/> for bad ones.
     /// </summary>
-    public abstract void Start();
+    public void Start()
+    {
+        if (_headerError is not null)
+        {
+            throw _headerError;
+        }
+
+        ReadProtocolHeaders();
+    }
+
+    /// <summary>Reads the protocol's own request headers (version, compression, GET parameters).</summary>
+    protected abstract void ReadProtocolHeaders();
 
     /// <summary>Writes the end of the call: the response or the error, and the trailers.</summary>
     public abstract Task FinishAsync(ConnectException? error);
 
     /// <summary>
+    /// Sets the call's compressions from what the request says (docs/wire/compression.md): the encoding of its
+    /// messages (an unknown one is unimplemented) and the client's accepted list.
+    /// </summary>
+    protected void NegotiateCompression(string? requestEncoding, string? acceptEncoding) =>
+        (RequestCompressor, ResponseCompressor) = Compressor.Negotiate(requestEncoding, acceptEncoding, Code.Unimplemented);
+
+    /// <summary>
+    /// The server's own call under whatever the interceptors passed on. A call's context is
+    /// fixed and a <see cref="DelegatingServerCall"/> shares its inner call's, so the handler
+    /// always writes into the context this server sends from. A call that wraps nothing of the
+    /// server's could only hand the handler a context nobody sends: that is refused.
+    /// </summary>
+    public static HttpServerCall Of(ServerCall call) =>
+        call.Origin as HttpServerCall ?? throw new InvalidOperationException(
+            $"An interceptor passed the handler a {call.GetType()} that does not wrap the server's call; " +
+            "derive interceptor calls from DelegatingServerCall.");
+
+    /// <summary>Answers a request that no call was made for with an HTTP status (and a header explaining it).</summary>
+    public static void Reject(HttpContext http, int status, string? header, string? value)
+    {
+        http.Response.StatusCode = status;
+        if (header is not null)
+        {
+            http.Response.Headers[header] = value;
+        }
+    }
+
+    private static CallStart Begin(HttpContext http, ServerMethodSettings settings, Protocol protocol, RequestTimeout timeout)
+    {
+        TimeProvider time = settings.Time;
+        DateTimeOffset? deadline = null;
+        CancellationTokenSource? deadlineSource = null;
+        CancellationTokenSource? linked = null;
+        // A timeout past the end of the calendar (grpc-timeout allows 99,999,999 hours) is no timeout (docs/wire/timeouts.md).
+        if (timeout.Value is { } value && time.GetUtcNow() is var now && value < DateTimeOffset.MaxValue - now)
+        {
+            deadline = now + value;
+            if (value <= s_maxTimer)
+            {
+                deadlineSource = new CancellationTokenSource(value, time);
+                linked = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, deadlineSource.Token);
+            }
+        }
+
+        var response = new ResponseMetadataSlots();
+        Headers headers = ReceivedHeaders(http.Request.Headers, out string? invalidBinaryKey);
+        var context = new RequestContext(
+            settings.Method.Procedure, headers, protocol, deadline, time, response, transport: http, linked?.Token ?? http.RequestAborted);
+
+        // Binary values are base64 on every protocol (docs/wire/metadata.md); the handler should not meet a bad one.
+        ConnectException? error = timeout.Error ?? (invalidBinaryKey is null
+            ? null
+            : new ConnectException(Code.InvalidArgument, $"protocol error: the binary header '{HeaderRules.Printable(invalidBinaryKey)}' is not base64"));
+        return new CallStart(context, response, deadlineSource, linked, error);
+    }
+
+    /// <summary>
     /// The request headers as received (pseudo-headers are not among them), and the first
     /// binary (<c>-bin</c>) header whose value is not base64, if any.
     /// </summary>
-    private Headers ReceivedHeaders(out string? invalidBinaryKey)
+    private static Headers ReceivedHeaders(IHeaderDictionary headers, out string? invalidBinaryKey)
     {
         invalidBinaryKey = null;
-        IHeaderDictionary headers = Http.Request.Headers;
         Headers received = Headers.CreateReceived(headers.Count);
         foreach (KeyValuePair<string, StringValues> header in headers)
         {
@@ -96,68 +181,6 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
         }
 
         return received.MakeReadOnly();
-    }
-
-    /// <summary>
-    /// Makes the handler's context from the received headers and the protocol's timeout header
-    /// (<c>Connect-Timeout-Ms</c> or <c>grpc-timeout</c>, §6). The clock starts now: the deadline
-    /// cancels the handler's token together with the client going away. A malformed timeout is
-    /// invalid_argument, thrown once the context exists so the error can still be answered.
-    /// </summary>
-    protected void CreateContext(Protocol protocol)
-    {
-        bool connect = protocol == Protocol.Connect;
-        string timeoutHeader = connect ? ConnectProtocol.TimeoutHeader : GrpcProtocol.TimeoutHeader;
-        IHeaderDictionary requestHeaders = Http.Request.Headers;
-        // Kestrel keeps grpc-timeout in a field of its own; the typed property skips the name lookup.
-        string? timeoutText = connect ? requestHeaders[timeoutHeader] : requestHeaders.GrpcTimeout;
-        TimeSpan parsed = default;
-        bool valid = timeoutText is null ||
-            (connect ? ConnectProtocol.TryParseTimeout(timeoutText, out parsed) : GrpcProtocol.TryParseTimeout(timeoutText, out parsed));
-
-        DateTimeOffset? deadline = null;
-        // A timeout past the end of the calendar (grpc-timeout allows 99,999,999 hours) is no timeout (§6).
-        if (timeoutText is not null && valid && DateTimeOffset.UtcNow is var now && parsed < DateTimeOffset.MaxValue - now)
-        {
-            deadline = now + parsed;
-            if (parsed <= s_maxTimer)
-            {
-                _deadline = new CancellationTokenSource(parsed);
-                _linked = CancellationTokenSource.CreateLinkedTokenSource(Http.RequestAborted, _deadline.Token);
-            }
-        }
-
-        _context = new RequestContext(_method.Procedure, ReceivedHeaders(out string? invalidBinaryKey), protocol, deadline, cancellationToken: _linked?.Token ?? Http.RequestAborted)
-        {
-            TransportContext = Http,
-        };
-
-        if (!valid)
-        {
-            throw new ConnectException(
-                Code.InvalidArgument,
-                $"protocol error: invalid {timeoutHeader} '{HeaderRules.Printable(timeoutText!)}': expected " +
-                (connect ? "1 to 10 digits" : "1 to 8 digits and a unit (H, M, S, m, u, n)"));
-        }
-
-        // Binary values are base64 on every protocol (§4); the handler should not meet a bad one.
-        if (invalidBinaryKey is not null)
-        {
-            throw new ConnectException(Code.InvalidArgument, $"protocol error: the binary header '{HeaderRules.Printable(invalidBinaryKey)}' is not base64");
-        }
-    }
-
-    /// <summary>The compressor a request names; unknown names are unimplemented (§7).</summary>
-    protected static Compressor? FindRequestCompressor(string? name)
-    {
-        if (name is null || Compressor.IsIdentity(name))
-        {
-            return null;
-        }
-
-        return Compressor.Find(name) ?? throw new ConnectException(
-            Code.Unimplemented,
-            $"unknown compression '{HeaderRules.Printable(name)}': supported encodings are {Compressor.AcceptList}");
     }
 
     /// <summary>The next enveloped request message from <paramref name="body"/>, or null at its end.</summary>
@@ -180,18 +203,8 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
             return null;
         }
 
-        if ((frame.Flags & ~EnvelopeFlags.Compressed) != 0)
-        {
-            throw new ConnectException(Code.InvalidArgument, $"protocol error: invalid envelope flags 0x{(byte)frame.Flags:x2} on a request message");
-        }
-
-        bool compressed = (frame.Flags & EnvelopeFlags.Compressed) != 0;
-        if (compressed && RequestCompressor is null)
-        {
-            throw new ConnectException(Code.Internal, "protocol error: a message is marked compressed but the request has no compression");
-        }
-
-        return Decode(parser, frame.Payload, compressed ? RequestCompressor : null);
+        frame.CheckFlags(EnvelopeFlags.Compressed, Code.InvalidArgument, "a request message");
+        return Decode(parser, frame.Payload, frame.CompressorFor(RequestCompressor, Code.Internal, "a request message"));
     }
 
     /// <summary>
@@ -250,9 +263,9 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
         response.ContentType = contentType;
         IHeaderDictionary headers = response.Headers;
         SetEncodingHeaders(headers, ResponseCompressor?.Name);
-        AppendHeaders(headers, _context?.ResponseHeadersOrNull, null);
+        AppendHeaders(headers, ResponseSlots.HeadersOrNull, null);
         AppendHeaders(headers, errorHeaders, null);
-        _context?.MarkHeadersSent();
+        ResponseSlots.MarkHeadersSent();
     }
 
     /// <summary>
@@ -286,4 +299,38 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
         _linked?.Dispose();
         _deadline?.Dispose();
     }
+
+    private readonly record struct CallStart(
+        RequestContext Context,
+        ResponseMetadataSlots Response,
+        CancellationTokenSource? Deadline,
+        CancellationTokenSource? Linked,
+        ConnectException? Error);
 }
+
+/// <summary>A request's timeout header as its protocol read it: the timeout, or the error of a malformed one.</summary>
+/// <param name="Value">The timeout, or null when the request has none.</param>
+/// <param name="Error">The invalid_argument error of a malformed header, or null.</param>
+internal readonly record struct RequestTimeout(TimeSpan? Value, ConnectException? Error)
+{
+    /// <summary>
+    /// A protocol's timeout header read with its parser: no timeout when absent, and
+    /// invalid_argument, saying what was expected, when malformed.
+    /// </summary>
+    public static RequestTimeout Read(string? text, string header, TimeoutParser parse, string expected)
+    {
+        if (text is null)
+        {
+            return default;
+        }
+
+        return parse(text, out TimeSpan timeout)
+            ? new RequestTimeout(timeout, null)
+            : new RequestTimeout(null, new ConnectException(
+                Code.InvalidArgument,
+                $"protocol error: invalid {header} '{HeaderRules.Printable(text)}': expected {expected}"));
+    }
+}
+
+/// <summary>A protocol's timeout parser.</summary>
+internal delegate bool TimeoutParser(ReadOnlySpan<char> value, out TimeSpan timeout);

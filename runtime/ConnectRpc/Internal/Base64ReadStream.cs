@@ -4,7 +4,7 @@ using System.Buffers.Text;
 namespace ConnectRpc.Internal;
 
 /// <summary>
-/// Decodes a gRPC-Web text body (protocol.md §3) as it arrives. The sender may pad at any
+/// Decodes a gRPC-Web text body (docs/protocols/grpc-web.md#text-mode) as it arrives. The sender may pad at any
 /// flush point, so the input is decoded in groups of four characters, each group on its own
 /// when it carries padding. Input that is not base64 fails with <paramref name="malformedCode"/>.
 /// The inner stream stays open: its owner closes it.

@@ -9,7 +9,9 @@ internal sealed class CallLifetime : IDisposable
     // The longest delay a timer takes; longer deadlines are left to the server to enforce.
     private static readonly TimeSpan s_maxTimer = TimeSpan.FromMilliseconds(int.MaxValue - 1);
 
+    private readonly TimeProvider _time;
     private readonly CancellationToken _callerToken;
+    private readonly CancellationToken _parentToken;
     // The call's one token source: the HTTP request, every read and wait of the call use its
     // token, so the caller's token, the deadline and abandoning the call all cancel the same way.
     private readonly CancellationTokenSource _source;
@@ -18,12 +20,25 @@ internal sealed class CallLifetime : IDisposable
 
     private SendFailure? _sendFailure;
 
-    public CallLifetime(TimeProvider time, TimeSpan? timeout, CancellationToken callerToken)
+    /// <param name="time">The call's clock.</param>
+    /// <param name="timeout">The call's timeout, or null.</param>
+    /// <param name="callerToken">The caller's cancellation.</param>
+    /// <param name="parentToken">
+    /// The cancellation of the server call this call is made inside of, when the client
+    /// propagates call context: it cancels the call as the caller's token does.
+    /// </param>
+    public CallLifetime(TimeProvider time, TimeSpan? timeout, CancellationToken callerToken, CancellationToken parentToken = default)
     {
+        _time = time;
         _callerToken = callerToken;
-        _source = callerToken.CanBeCanceled
-            ? CancellationTokenSource.CreateLinkedTokenSource(callerToken)
-            : new CancellationTokenSource();
+        _parentToken = parentToken;
+        _source = (callerToken.CanBeCanceled, parentToken.CanBeCanceled) switch
+        {
+            (true, true) => CancellationTokenSource.CreateLinkedTokenSource(callerToken, parentToken),
+            (true, false) => CancellationTokenSource.CreateLinkedTokenSource(callerToken),
+            (false, true) => CancellationTokenSource.CreateLinkedTokenSource(parentToken),
+            _ => new CancellationTokenSource(),
+        };
         if (timeout is { } t && t != System.Threading.Timeout.InfiniteTimeSpan)
         {
             Timeout = t > TimeSpan.Zero ? t : TimeSpan.Zero;
@@ -47,12 +62,20 @@ internal sealed class CallLifetime : IDisposable
 
     public TimeSpan? Timeout { get; }
 
+    /// <summary>
+    /// The time left until the deadline by the call's clock (negative once it passed), for
+    /// timeout headers; null without a deadline.
+    /// </summary>
+    public TimeSpan? TimeLeft => Deadline is { } deadline ? deadline - _time.GetUtcNow() : null;
+
     private bool DeadlinePassed => _deadlineReached || Timeout == TimeSpan.Zero;
+
+    private bool CallerCanceled => _callerToken.IsCancellationRequested || _parentToken.IsCancellationRequested;
 
     /// <summary>Fails before any I/O when the call is already canceled or out of time.</summary>
     public void ThrowIfExpired()
     {
-        if (_callerToken.IsCancellationRequested)
+        if (CallerCanceled)
         {
             throw new ConnectException(Code.Canceled, "The call was canceled before it started.");
         }
@@ -106,7 +129,7 @@ internal sealed class CallLifetime : IDisposable
         // (a canceled status that arrives after the deadline is deadline_exceeded), then a
         // failed request source. Any other error stands as it is.
         bool canceled = ex is OperationCanceledException or ConnectException { Code: Code.Canceled };
-        if (canceled && _callerToken.IsCancellationRequested)
+        if (canceled && CallerCanceled)
         {
             return new ConnectException(Code.Canceled, $"The call to {method.Procedure} was canceled.", ex);
         }
@@ -132,9 +155,6 @@ internal sealed class CallLifetime : IDisposable
         {
             ConnectException connect => connect,
             OperationCanceledException => new ConnectException(Code.Canceled, $"The call to {method.Procedure} was canceled.", ex),
-            // A stream reset before the response headers maps like one while reading (§2).
-            HttpRequestException { InnerException: HttpProtocolException reset } => HttpTransportSettings.ReadFailure(reset),
-            HttpRequestException => new ConnectException(Code.Unavailable, ex.Message, ex),
             _ => new ConnectException(Code.Unknown, $"The call to {method.Procedure} failed: {ex.Message}", ex),
         };
 

@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
 using Google.Protobuf;
 
 namespace ConnectRpc.Internal;
@@ -12,27 +14,29 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
     where TRequest : class, IMessage<TRequest>
     where TResponse : class, IMessage<TResponse>
 {
-    private readonly CallInvoker _invoker;
+    private readonly ClientCallSettings _settings;
     private readonly Method<TRequest, TResponse> _method;
     private readonly Headers _headers;
     private readonly TimeSpan? _timeout;
     private readonly ResponseMetadata? _scope;
 
-    public ClientCallRunner(CallInvoker invoker, Method<TRequest, TResponse> method, Headers? headers, TimeSpan? timeout, ResponseMetadata? scope)
+    public ClientCallRunner(ClientCallSettings settings, Method<TRequest, TResponse> method, Headers? headers, TimeSpan? timeout, ResponseMetadata? scope)
     {
-        _invoker = invoker;
+        _settings = settings;
         _method = method;
         _headers = headers ?? Headers.Empty;
-        _timeout = timeout ?? invoker.Options.Timeout;
+        _timeout = timeout ?? settings.DefaultTimeout;
         _scope = scope;
     }
 
     /// <summary>Unary and client streaming: exactly one response message.</summary>
     public async Task<TResponse> RunSingleResponseAsync(RequestSource<TRequest> requests, CancellationToken cancellationToken)
     {
-        using var lifetime = new CallLifetime(_invoker.Time, _timeout, cancellationToken);
+        using CallLifetime lifetime = _settings.StartLifetime(_timeout, cancellationToken);
+        ObservedCall trace = ObservedCall.Start(_settings, _method, _headers);
         ClientCall<TRequest, TResponse>? call = null;
         Task sending = Task.CompletedTask;
+        ConnectException? failure = null;
         try
         {
             call = await StartAsync(lifetime).ConfigureAwait(false);
@@ -50,11 +54,13 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
         }
         catch (Exception ex)
         {
-            throw Fail(call, ex, lifetime);
+            failure = Fail(call, ex, lifetime);
+            throw failure;
         }
         finally
         {
             await EndAsync(call, sending, lifetime).ConfigureAwait(false);
+            trace.End(_settings, _method, failure, call);
         }
     }
 
@@ -67,10 +73,12 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
         using CancellationTokenSource? both = enumeratorToken.CanBeCanceled && callToken.CanBeCanceled
             ? CancellationTokenSource.CreateLinkedTokenSource(callToken, enumeratorToken)
             : null;
-        using var lifetime = new CallLifetime(
-            _invoker.Time, _timeout, both?.Token ?? (enumeratorToken.CanBeCanceled ? enumeratorToken : callToken));
+        using CallLifetime lifetime = _settings.StartLifetime(
+            _timeout, both?.Token ?? (enumeratorToken.CanBeCanceled ? enumeratorToken : callToken));
+        ObservedCall trace = ObservedCall.Start(_settings, _method, _headers);
         ClientCall<TRequest, TResponse>? call = null;
         Task sending = Task.CompletedTask;
+        ConnectException? failure = null;
         bool headersReported = false;
         bool ended = false;
         try
@@ -95,7 +103,8 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
                 catch (Exception ex)
                 {
                     ended = true;
-                    throw Fail(call, ex, lifetime);
+                    failure = Fail(call, ex, lifetime);
+                    throw failure;
                 }
 
                 if (!headersReported)
@@ -121,9 +130,11 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
                 // Abandoned early (break or dispose): cancel the call; trailers stay empty.
                 lifetime.Abandon();
                 _scope?.OnCompleted(call?.ResponseHeaders ?? Headers.Empty, Headers.Empty);
+                failure = new ConnectException(Code.Canceled, "The caller stopped reading the responses.");
             }
 
             await EndAsync(call, sending, lifetime).ConfigureAwait(false);
+            trace.End(_settings, _method, failure, call);
         }
     }
 
@@ -133,11 +144,11 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
         // Each call gets its own copy of the headers, so interceptors can change them freely.
         var headers = new Headers();
         headers.AddRangeUnchecked(_headers);
-        ClientCall<TRequest, TResponse> transportCall = _invoker.Transport.CreateCall(_method, new ClientCallInfo(headers, lifetime));
+        ClientCall<TRequest, TResponse> transportCall = _settings.Transport.CreateCall(_method, new ClientCallInfo(headers, lifetime));
         ClientCall<TRequest, TResponse> call = transportCall;
         try
         {
-            IList<ClientInterceptor> interceptors = _invoker.Options.Interceptors;
+            IReadOnlyList<ClientInterceptor> interceptors = _settings.Interceptors;
             for (int i = interceptors.Count - 1; i >= 0; i--)
             {
                 call = interceptors[i].Intercept(call) ?? throw new InvalidOperationException($"{interceptors[i].GetType()}.Intercept returned null.");
@@ -203,7 +214,7 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
         {
             // The call ended first; the receive side reports why.
         }
-        catch (ConnectException)
+        catch (ConnectException ex) when (!HttpFailures.IsHttpFailure(ex))
         {
             // The server closed the request stream; its status arrives on the receive side.
         }
@@ -248,6 +259,140 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
             await call.DisposeAsync().ConfigureAwait(false);
         }
     }
+}
+
+/// <summary>
+/// What every call of one <see cref="CallInvoker"/> shares, fixed when the invoker is made:
+/// the protocol's transport, the interceptors, the default timeout and the one clock of
+/// every deadline and timeout header.
+/// </summary>
+internal sealed class ClientCallSettings(IClientTransport transport, Uri baseAddress, ConnectClientOptions options, TimeProvider time)
+{
+    /// <summary>The client side's spans and call durations.</summary>
+    public static RpcTelemetry Telemetry { get; } = new(typeof(ClientCallSettings).Assembly, server: false);
+
+    public IClientTransport Transport { get; } = transport;
+
+    /// <summary>The interceptors, the first outermost.</summary>
+    public IReadOnlyList<ClientInterceptor> Interceptors { get; } = options.Interceptors.Any(i => i is IActivatedClientInterceptor)
+        ? throw new ArgumentException("Interceptors.Add<T>() needs a client made by AddConnectClient, which makes the interceptor from the application's services.", nameof(options))
+        : [.. options.Interceptors];
+
+    /// <summary>The timeout of a call that names none, or null.</summary>
+    public TimeSpan? DefaultTimeout { get; } = options.Timeout;
+
+    public TimeProvider Time { get; } = time;
+
+    public Protocol Protocol { get; } = options.Protocol;
+
+    /// <summary>The server's host, as the conventions' <c>server.address</c>.</summary>
+    public string ServerAddress { get; } = baseAddress.IdnHost;
+
+    public int ServerPort { get; } = baseAddress.Port;
+
+    public IList<string> TracedRequestMetadata { get; } = options.TracedRequestMetadata;
+
+    public IList<string> TracedResponseMetadata { get; } = options.TracedResponseMetadata;
+
+    /// <summary>The per-call debug logger, or null.</summary>
+    public ILogger? Logger { get; } = options.LoggerFactory?.CreateLogger("ConnectRpc.Client");
+
+    private Func<RequestContext?>? ParentContext { get; } = options.ParentContext;
+
+    /// <summary>
+    /// The lifetime of a call: its timeout and the caller's token, bounded by the server call it
+    /// is made inside of when the client propagates call context (the earlier deadline wins, and
+    /// the server call's cancellation cancels this call too).
+    /// </summary>
+    public CallLifetime StartLifetime(TimeSpan? timeout, CancellationToken callerToken)
+    {
+        if (ParentContext?.Invoke() is not { } parent)
+        {
+            return new CallLifetime(Time, timeout, callerToken);
+        }
+
+        if (parent.Timeout is { } left && (timeout is null || left < timeout))
+        {
+            timeout = left;
+        }
+
+        return new CallLifetime(Time, timeout, callerToken, parent.CancellationToken);
+    }
+}
+
+/// <summary>
+/// What the client observes of a call: its span and call duration when anyone listens, and
+/// its debug logs when the logger asks for them. A default value records nothing.
+/// </summary>
+internal readonly struct ObservedCall
+{
+    private readonly Activity? _activity;
+    private readonly long _start;
+
+    private ObservedCall(Activity? activity, long start)
+    {
+        _activity = activity;
+        _start = start;
+    }
+
+    public static ObservedCall Start(ClientCallSettings settings, Method method, Headers requestHeaders)
+    {
+        RpcTelemetry telemetry = ClientCallSettings.Telemetry;
+        bool traced = telemetry.Enabled;
+        bool logged = settings.Logger?.IsEnabled(LogLevel.Debug) == true;
+        if (!traced && !logged)
+        {
+            return default;
+        }
+
+        if (logged)
+        {
+            ClientLog.CallStarted(settings.Logger!, method.Procedure, settings.Protocol);
+        }
+
+        Activity? activity = traced
+            ? telemetry.StartCall(method, settings.Protocol, settings.ServerAddress, settings.ServerPort, requestHeaders, settings.TracedRequestMetadata)
+            : null;
+        return new ObservedCall(activity, Stopwatch.GetTimestamp());
+    }
+
+    /// <summary>Ends the span, records the duration and logs the end: the call's outcome and what the server sent back.</summary>
+    public void End<TRequest, TResponse>(ClientCallSettings settings, Method method, ConnectException? failure, ClientCall<TRequest, TResponse>? call)
+        where TRequest : class, IMessage<TRequest>
+        where TResponse : class, IMessage<TResponse>
+    {
+        if (_start == 0)
+        {
+            return;
+        }
+
+        if (settings.Logger is { } logger && logger.IsEnabled(LogLevel.Debug))
+        {
+            ClientLog.CallEnded(logger, method.Procedure, failure is null ? "ok" : failure.Code.ToWireName(), Stopwatch.GetElapsedTime(_start).TotalMilliseconds);
+        }
+
+        ClientCallSettings.Telemetry.EndCall(
+            _activity,
+            _start,
+            method,
+            settings.Protocol,
+            settings.ServerAddress,
+            settings.ServerPort,
+            failure,
+            failure?.Headers ?? call?.ResponseHeaders,
+            failure?.Trailers ?? call?.ResponseTrailers,
+            settings.TracedResponseMetadata);
+    }
+}
+
+/// <summary>The client's per-call debug logs, with stable event ids.</summary>
+internal static partial class ClientLog
+{
+    [LoggerMessage(1, LogLevel.Debug, "Starting call {Procedure} over {Protocol}.")]
+    public static partial void CallStarted(ILogger logger, string procedure, Protocol protocol);
+
+    [LoggerMessage(2, LogLevel.Debug, "Call {Procedure} ended: {Code} after {ElapsedMilliseconds:0.0} ms.")]
+    public static partial void CallEnded(ILogger logger, string procedure, string code, double elapsedMilliseconds);
 }
 
 /// <summary>

@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace ConnectRpc.Internal;
 
-/// <summary>The code tables of protocol.md §5: wire names, numbers and HTTP statuses.</summary>
+/// <summary>The code tables of docs/wire/errors.md: wire names, numbers and HTTP statuses.</summary>
 internal static class CodeMapping
 {
     private static readonly string[] s_names =
@@ -13,7 +13,7 @@ internal static class CodeMapping
         "unimplemented", "internal", "unavailable", "data_loss", "unauthenticated",
     ];
 
-    // Connect unary HTTP status per code (protocol.md §5, third column).
+    // Connect unary HTTP status per code (docs/wire/errors.md, last column).
     private static readonly int[] s_httpStatus =
     [
         200, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401,

@@ -4,7 +4,7 @@ using System.IO.Compression;
 namespace ConnectRpc.Internal;
 
 /// <summary>
-/// A message compression (protocol.md §7). Identity is not a compressor: it is represented
+/// A message compression (docs/wire/compression.md). Identity is not a compressor: it is represented
 /// by null. Decompression stops one byte past the size limit, so a compression bomb costs at
 /// most the limit in memory.
 /// </summary>
@@ -32,9 +32,31 @@ internal abstract class Compressor
         name.Trim().IsEmpty || name.Trim().Equals(Identity, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
-    /// The first entry of a peer's ordered accept list that this runtime supports, or null.
+    /// The one compression negotiation of a call, for client and server, request and response.
+    /// <paramref name="received"/> names the encoding of the peer's messages (its encoding
+    /// header or GET parameter): absent, empty or <c>identity</c> is none, and a name this
+    /// runtime does not know fails with <paramref name="unknownCode"/> (unimplemented for a
+    /// server reading a request, internal for a client reading a response).
+    /// <paramref name="peerAccepts"/>, the peer's ordered accept list, decides what to send
+    /// back: the received encoding when there is one, else the first accepted entry this
+    /// runtime supports, else none.
     /// </summary>
-    public static Compressor? Negotiate(string? acceptList)
+    public static NegotiatedCompression Negotiate(string? received, string? peerAccepts, Code unknownCode)
+    {
+        Compressor? compressor = null;
+        if (received is not null && !IsIdentity(received))
+        {
+            compressor = Find(received) ?? throw new ConnectException(
+                unknownCode,
+                (unknownCode == Code.Internal ? "protocol error: " : string.Empty) +
+                $"unknown compression '{HeaderRules.Printable(received)}': supported encodings are {AcceptList}");
+        }
+
+        return new NegotiatedCompression(compressor, compressor ?? FirstAccepted(peerAccepts));
+    }
+
+    /// <summary>The first entry of a peer's ordered accept list that this runtime supports, or null.</summary>
+    private static Compressor? FirstAccepted(string? acceptList)
     {
         if (string.IsNullOrEmpty(acceptList))
         {
@@ -195,3 +217,8 @@ internal abstract class Compressor
         public override void SetLength(long value) => throw new NotSupportedException();
     }
 }
+
+/// <summary>The outcome of <see cref="Compressor.Negotiate"/>: how the peer's messages are compressed, and how to compress ours.</summary>
+/// <param name="Received">The compressor of the peer's messages, or null for none.</param>
+/// <param name="Send">The compressor of the messages sent back, or null for none.</param>
+internal readonly record struct NegotiatedCompression(Compressor? Received, Compressor? Send);

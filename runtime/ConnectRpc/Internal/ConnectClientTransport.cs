@@ -7,7 +7,7 @@ using Google.Protobuf;
 
 namespace ConnectRpc.Internal;
 
-/// <summary>The Connect protocol on the client side (protocol.md §1).</summary>
+/// <summary>The Connect protocol on the client side (docs/protocols/connect.md).</summary>
 internal sealed class ConnectClientTransport(HttpTransportSettings settings) : IClientTransport
 {
     // Longer GET URLs risk proxy and server limits; such calls are sent as POST instead.
@@ -24,9 +24,8 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
             : new ConnectStreamClientCall<TRequest, TResponse>(settings, method, info, version);
     }
 
-    /// <summary>The timeout header value for the time left until the deadline, or null.</summary>
-    internal static string? TimeoutHeader(DateTimeOffset? deadline) =>
-        deadline is { } d ? ConnectProtocol.FormatTimeout(d - DateTimeOffset.UtcNow) : null;
+    /// <summary><c>Connect-Timeout-Ms</c>, on unary and streaming requests alike (docs/wire/timeouts.md).</summary>
+    private static readonly TimeoutHeader s_timeout = new(ConnectProtocol.TimeoutHeader, ConnectProtocol.FormatTimeout);
 
     private sealed class ConnectUnaryClientCall<TRequest, TResponse>(HttpTransportSettings settings, Method<TRequest, TResponse> method, ClientCallInfo info, HttpVersionChoice version)
         : ClientCall<TRequest, TResponse>(method, info.RequestHeaders, info.Deadline)
@@ -66,56 +65,45 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
 
             _received = true;
             PooledBufferWriter payload = _request ?? throw new InvalidOperationException("A unary call sends its request before receiving.");
-            using HttpRequestMessage request = CreateRequest(payload);
-            using HttpResponseMessage response = await settings.SendAsync(request, cancellationToken).ConfigureAwait(false);
-            Headers trailers = Headers.CreateReceived(4);
-            _headers = HttpTransportSettings.ReceivedHeaders(response, trailers, ConnectProtocol.TrailerPrefix);
-            _trailers = trailers;
-
-            string? encoding = response.Content.Headers.ContentEncoding.Count > 0 ? string.Join(",", response.Content.Headers.ContentEncoding) : null;
-            Compressor? compressor = null;
-            if (encoding is not null && !Compressor.IsIdentity(encoding))
-            {
-                compressor = Compressor.Find(encoding)
-                    ?? throw new ConnectException(Code.Internal, $"protocol error: the response uses unknown compression '{HeaderRules.Printable(encoding)}'");
-            }
-
-            int max = settings.Options.MaxReceiveMessageSize;
-            long cap = compressor is null ? max : (long)max + MessageFraming.UnaryBodySlack;
-            string? contentType = response.Content.Headers.ContentType?.ToString();
-            if (response.StatusCode != HttpStatusCode.OK)
-            {
-                throw await ErrorAsync(response, contentType, cap, compressor, max, cancellationToken).ConfigureAwait(false);
-            }
-
-            using PooledBufferWriter body = await ReadAsync(response.Content, cap, cancellationToken).ConfigureAwait(false);
-            if (contentType is null || !contentType.StartsWith("application/", StringComparison.OrdinalIgnoreCase))
-            {
-                throw new ConnectException(Code.Unknown, $"protocol error: the response has content type '{HeaderRules.Printable(contentType ?? "")}', not {ConnectProtocol.UnaryContentType(settings.Codec)}");
-            }
-
-            if (ConnectProtocol.UnaryCodec(contentType) != settings.Codec)
-            {
-                throw new ConnectException(Code.Internal, $"protocol error: the response has content type '{HeaderRules.Printable(contentType)}', not {ConnectProtocol.UnaryContentType(settings.Codec)}");
-            }
-
-            return settings.Decode(Method.ResponseParser, body.WrittenSequence, compressor);
-        }
-
-        private static async Task<PooledBufferWriter> ReadAsync(HttpContent content, long cap, CancellationToken cancellationToken)
-        {
             try
             {
-                return await HttpTransportSettings.ReadBodyAsync(content, cap, cancellationToken).ConfigureAwait(false);
+                using HttpRequestMessage request = CreateRequest(payload);
+                using HttpResponseMessage response = await settings.SendAsync(request, cancellationToken).ConfigureAwait(false);
+                Headers trailers = Headers.CreateReceived(4);
+                _headers = HttpTransportSettings.ReceivedHeaders(response, trailers, ConnectProtocol.TrailerPrefix);
+                _trailers = trailers;
+
+                string? encoding = response.Content.Headers.ContentEncoding.Count > 0 ? string.Join(",", response.Content.Headers.ContentEncoding) : null;
+                Compressor? compressor = Compressor.Negotiate(encoding, null, Code.Internal).Received;
+                int max = settings.Options.MaxReceiveMessageSize;
+                long cap = compressor is null ? max : (long)max + MessageFraming.UnaryBodySlack;
+                string? contentType = response.Content.Headers.ContentType?.ToString();
+                if (response.StatusCode != HttpStatusCode.OK)
+                {
+                    throw await ErrorAsync(response, contentType, cap, compressor, max, cancellationToken).ConfigureAwait(false);
+                }
+
+                using PooledBufferWriter body = await HttpTransportSettings.ReadBodyAsync(response.Content, cap, cancellationToken).ConfigureAwait(false);
+                if (contentType is null || !contentType.StartsWith("application/", StringComparison.OrdinalIgnoreCase))
+                {
+                    throw new ConnectException(Code.Unknown, $"protocol error: the response has content type '{HeaderRules.Printable(contentType ?? "")}', not {ConnectProtocol.UnaryContentType(settings.Codec)}");
+                }
+
+                if (ConnectProtocol.UnaryCodec(contentType) != settings.Codec)
+                {
+                    throw new ConnectException(Code.Internal, $"protocol error: the response has content type '{HeaderRules.Printable(contentType)}', not {ConnectProtocol.UnaryContentType(settings.Codec)}");
+                }
+
+                return settings.Decode(Method.ResponseParser, body.WrittenSequence, compressor);
             }
-            catch (IOException ex) when (!cancellationToken.IsCancellationRequested)
+            catch (Exception ex) when (HttpFailures.Map(ex, cancellationToken) is { } error)
             {
-                throw HttpTransportSettings.ReadFailure(ex);
+                throw error;
             }
         }
 
         /// <summary>
-        /// A non-200 response (§1 "Client validation"): the JSON error when usable, else the HTTP
+        /// A non-200 response (docs/protocols/connect.md#client-validation): the JSON error when usable, else the HTTP
         /// status. Any other body is not read, and one over the size limit is not usable.
         /// </summary>
         private static async Task<ConnectException> ErrorAsync(HttpResponseMessage response, string? contentType, long cap, Compressor? compressor, int maxSize, CancellationToken cancellationToken)
@@ -123,17 +111,17 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
             int status = (int)response.StatusCode;
             if (ConnectProtocol.UnaryCodec(contentType) != MessageCodec.Json)
             {
-                return HttpTransportSettings.HttpStatusError(status);
+                return HttpFailures.FromStatus(status);
             }
 
             PooledBufferWriter body;
             try
             {
-                body = await ReadAsync(response.Content, cap, cancellationToken).ConfigureAwait(false);
+                body = await HttpTransportSettings.ReadBodyAsync(response.Content, cap, cancellationToken).ConfigureAwait(false);
             }
             catch (ConnectException ex) when (ex.Code == Code.ResourceExhausted)
             {
-                return HttpTransportSettings.HttpStatusError(status);
+                return HttpFailures.FromStatus(status);
             }
 
             using (body)
@@ -154,7 +142,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
                 }
             }
 
-            return HttpTransportSettings.HttpStatusError(status);
+            return HttpFailures.FromStatus(status);
         }
 
         private HttpRequestMessage CreateRequest(PooledBufferWriter payload)
@@ -164,11 +152,11 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
             if (settings.Options.UseHttpGet && Method.Idempotency == IdempotencyLevel.NoSideEffects &&
                 GetUrl(url.OriginalString, payload) is { } getUrl)
             {
-                request = settings.CreateRequest(HttpMethod.Get, new Uri(getUrl), version, RequestHeaders);
+                request = settings.CreateRequest(HttpMethod.Get, new Uri(getUrl), version, RequestHeaders, info.Lifetime, s_timeout);
             }
             else
             {
-                request = settings.CreateRequest(HttpMethod.Post, url, version, RequestHeaders);
+                request = settings.CreateRequest(HttpMethod.Post, url, version, RequestHeaders, info.Lifetime, s_timeout);
                 request.Headers.TryAddWithoutValidation(ConnectProtocol.ProtocolVersionHeader, ConnectProtocol.ProtocolVersion);
                 var content = new ReadOnlyMemoryContent(payload.WrittenMemory);
                 content.Headers.TryAddWithoutValidation("Content-Type", ConnectProtocol.UnaryContentType(settings.Codec));
@@ -181,15 +169,10 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
             }
 
             request.Headers.TryAddWithoutValidation("Accept-Encoding", settings.AcceptList);
-            if (TimeoutHeader(Deadline) is { } timeout)
-            {
-                request.Headers.TryAddWithoutValidation(ConnectProtocol.TimeoutHeader, timeout);
-            }
-
             return request;
         }
 
-        /// <summary>The GET URL (§1 "Unary GET"), or null when it would be too long.</summary>
+        /// <summary>The GET URL (docs/protocols/connect.md#unary-get), or null when it would be too long.</summary>
         private string? GetUrl(string url, PooledBufferWriter payload)
         {
             var builder = new StringBuilder(url.Length + 64 + (payload.WrittenCount * 4 / 3));
@@ -225,15 +208,17 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
         where TRequest : class, IMessage<TRequest>
         where TResponse : class, IMessage<TResponse>
     {
-        private EnvelopeReader? _envelopes;
-        private Compressor? _responseCompressor;
-        private bool _ended;
-
         protected override string RequestContentType => ConnectProtocol.StreamContentType(Settings.Codec);
+
+        protected override string ResponseEncodingHeader => ConnectProtocol.StreamContentEncodingHeader;
+
+        protected override EnvelopeFlags EndFlag => EnvelopeFlags.EndStream;
+
+        protected override string EndName => "the end-of-stream message";
 
         protected override HttpRequestMessage CreateRequest()
         {
-            HttpRequestMessage request = Settings.CreateRequest(HttpMethod.Post, Settings.Url(Method), Version, RequestHeaders);
+            HttpRequestMessage request = Settings.CreateRequest(HttpMethod.Post, Settings.Url(Method), Version, RequestHeaders, Lifetime, s_timeout);
             request.Headers.TryAddWithoutValidation(ConnectProtocol.ProtocolVersionHeader, ConnectProtocol.ProtocolVersion);
             request.Headers.TryAddWithoutValidation(ConnectProtocol.StreamAcceptEncodingHeader, Settings.AcceptList);
             if (Settings.SendCompressor is { } compressor)
@@ -241,97 +226,16 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
                 request.Headers.TryAddWithoutValidation(ConnectProtocol.StreamContentEncodingHeader, compressor.Name);
             }
 
-            if (TimeoutHeader(Deadline) is { } timeout)
-            {
-                request.Headers.TryAddWithoutValidation(ConnectProtocol.TimeoutHeader, timeout);
-            }
-
             return request;
         }
 
-        public override async ValueTask<TResponse?> ReceiveAsync(CancellationToken cancellationToken)
+        /// <summary>Checks the response's status and content type; a Connect body is never base64.</summary>
+        protected override bool StartReceiving(HttpResponseMessage response)
         {
-            if (_ended)
-            {
-                return null;
-            }
-
-            try
-            {
-                if (_envelopes is null)
-                {
-                    HttpResponseMessage response = await ResponseAsync(cancellationToken).ConfigureAwait(false);
-                    StartReceiving(response);
-                    _envelopes = await OpenBodyAsync(response, base64: false, cancellationToken).ConfigureAwait(false);
-                }
-
-                EnvelopeFrame frame = await _envelopes.ReadAsync(cancellationToken).ConfigureAwait(false)
-                    ?? throw new ConnectException(Code.Internal, "protocol error: the response stream ended without an end-of-stream message");
-                bool compressed = (frame.Flags & EnvelopeFlags.Compressed) != 0;
-                if (compressed && _responseCompressor is null)
-                {
-                    throw new ConnectException(Code.Internal, "protocol error: a response message is marked compressed but the response has no compression");
-                }
-
-                if ((frame.Flags & ~(EnvelopeFlags.Compressed | EnvelopeFlags.EndStream)) != 0)
-                {
-                    throw new ConnectException(Code.Internal, $"protocol error: invalid envelope flags 0x{(byte)frame.Flags:x2}");
-                }
-
-                if ((frame.Flags & EnvelopeFlags.EndStream) == 0)
-                {
-                    return Settings.Decode(Method.ResponseParser, frame.Payload, compressed ? _responseCompressor : null);
-                }
-
-                _ended = true;
-                ConnectException? error = ReadEndStream(frame.Payload, compressed);
-                if (await _envelopes.ReadAsync(cancellationToken).ConfigureAwait(false) is not null)
-                {
-                    throw new ConnectException(Code.Internal, "protocol error: data after the end-of-stream message");
-                }
-
-                return error is null ? null : throw error;
-            }
-            catch (IOException ex) when (!cancellationToken.IsCancellationRequested)
-            {
-                throw HttpTransportSettings.ReadFailure(ex);
-            }
-        }
-
-        private ConnectException? ReadEndStream(ReadOnlySequence<byte> payload, bool compressed)
-        {
-            Headers trailers = Headers.CreateReceived(4);
-            PooledBufferWriter? plain = null;
-            try
-            {
-                if (compressed && !payload.IsEmpty)
-                {
-                    plain = MessageFraming.Decompress(payload, _responseCompressor!, Settings.Options.MaxReceiveMessageSize);
-                }
-            }
-            catch (MessageDecodeException ex)
-            {
-                throw new ConnectException(Code.Internal, ex.Message, ex);
-            }
-
-            ConnectException? error;
-            using (plain)
-            {
-                error = ConnectProtocol.ReadEndStream(plain?.WrittenSequence ?? payload, trailers);
-            }
-
-            ReceivedResponseTrailers = trailers;
-            return error;
-        }
-
-        /// <summary>Checks the response's headers.</summary>
-        private void StartReceiving(HttpResponseMessage response)
-        {
-            ReceivedResponseHeaders = HttpTransportSettings.ReceivedHeaders(response, null, null);
             int status = (int)response.StatusCode;
             if (status != 200)
             {
-                throw HttpTransportSettings.HttpStatusError(status);
+                throw HttpFailures.FromStatus(status);
             }
 
             string? contentType = response.Content.Headers.ContentType?.ToString();
@@ -345,12 +249,19 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
                 throw new ConnectException(Code.Internal, $"protocol error: the response has content type '{HeaderRules.Printable(contentType)}', not {ConnectProtocol.StreamContentType(Settings.Codec)}");
             }
 
-            if (response.Headers.TryGetValues(ConnectProtocol.StreamContentEncodingHeader, out IEnumerable<string>? encodings) &&
-                string.Join(",", encodings) is { } encoding && !Compressor.IsIdentity(encoding))
-            {
-                _responseCompressor = Compressor.Find(encoding)
-                    ?? throw new ConnectException(Code.Internal, $"protocol error: the response uses unknown compression '{HeaderRules.Printable(encoding)}'");
-            }
+            return false;
         }
+
+        /// <summary>The end-stream message (docs/protocols/connect.md#streaming): the error, if any, and the trailers.</summary>
+        protected override ConnectException? ReadEnd(ReadOnlySequence<byte> payload)
+        {
+            Headers trailers = Headers.CreateReceived(4);
+            ConnectException? error = ConnectProtocol.ReadEndStream(payload, trailers);
+            ReceivedResponseTrailers = trailers;
+            return error;
+        }
+
+        protected override ConnectException? EndOfBody(HttpResponseMessage response) =>
+            throw new ConnectException(Code.Internal, "protocol error: the response stream ended without an end-of-stream message");
     }
 }

@@ -7,7 +7,7 @@ using Google.Protobuf.WellKnownTypes;
 
 namespace ConnectRpc.Internal;
 
-/// <summary>Wire facts of the Connect protocol (protocol.md §1) shared by client and server.</summary>
+/// <summary>Wire facts of the Connect protocol (docs/protocols/connect.md) shared by client and server.</summary>
 internal static class ConnectProtocol
 {
     public const string ProtocolVersionHeader = "connect-protocol-version";
@@ -22,7 +22,7 @@ internal static class ConnectProtocol
     public const string StreamProto = "application/connect+proto";
     public const string StreamJson = "application/connect+json";
 
-    /// <summary>GET query parameters (§1 "Unary GET").</summary>
+    /// <summary>GET query parameters (docs/protocols/connect.md#unary-get).</summary>
     public const string QueryMessage = "message";
     public const string QueryEncoding = "encoding";
     public const string QueryBase64 = "base64";
@@ -49,12 +49,6 @@ internal static class ConnectProtocol
     /// <summary>The codec of a streaming content type (<c>application/connect+proto|json</c>), or null.</summary>
     public static MessageCodec? StreamCodec(string? contentType) => CodecAfter(contentType, "application/connect+");
 
-    /// <summary>The codec named in a GET request's <c>encoding</c> parameter, or null.</summary>
-    public static MessageCodec? CodecNamed(ReadOnlySpan<char> name) =>
-        name.Equals("proto", StringComparison.OrdinalIgnoreCase) ? MessageCodec.Proto
-        : name.Equals("json", StringComparison.OrdinalIgnoreCase) ? MessageCodec.Json
-        : null;
-
     private static MessageCodec? CodecAfter(string? contentType, string prefix)
     {
         if (contentType is null || !contentType.StartsWith(prefix, StringComparison.OrdinalIgnoreCase))
@@ -62,17 +56,10 @@ internal static class ConnectProtocol
             return null;
         }
 
-        return CodecNamed(WithoutParameters(contentType.AsSpan(prefix.Length)).Trim());
+        return MessageCodec.Named(MessageCodec.WithoutParameters(contentType.AsSpan(prefix.Length)).Trim());
     }
 
-    /// <summary>A media type without its parameters (<c>; charset=utf-8</c> and the like).</summary>
-    public static ReadOnlySpan<char> WithoutParameters(ReadOnlySpan<char> mediaType)
-    {
-        int parameters = mediaType.IndexOf(';');
-        return parameters >= 0 ? mediaType[..parameters] : mediaType;
-    }
-
-    /// <summary>Parses <c>Connect-Timeout-Ms</c>: a positive integer of at most 10 digits (§6).</summary>
+    /// <summary>Parses <c>Connect-Timeout-Ms</c>: a positive integer of at most 10 digits (docs/wire/timeouts.md).</summary>
     public static bool TryParseTimeout(ReadOnlySpan<char> value, out TimeSpan timeout)
     {
         timeout = default;
@@ -132,7 +119,7 @@ internal static class ConnectProtocol
     }
 
     /// <summary>
-    /// The end-stream message: the error, if any, and the trailers as metadata (§1 "Streaming").
+    /// The end-stream message: the error, if any, and the trailers as metadata (docs/protocols/connect.md#streaming).
     /// </summary>
     public static void WriteEndStream(IBufferWriter<byte> output, ConnectException? error, Headers trailers, Headers? errorMetadata)
     {
@@ -178,7 +165,7 @@ internal static class ConnectProtocol
     }
 
     /// <summary>
-    /// Reads a Connect error object as a client does (§1 "Client validation"): lenient about
+    /// Reads a Connect error object as a client does (docs/protocols/connect.md#client-validation): lenient about
     /// unknown keys. Without a known <c>code</c>, <paramref name="fallback"/> (the HTTP status's
     /// code, or unknown in an end-stream message) applies and the message is kept, as
     /// conformance expects; null when it is not an object, or has neither code nor message.
@@ -283,7 +270,7 @@ internal static class ConnectProtocol
                 return null;
             }
 
-            // An error without a usable code is still an error (§1): unknown.
+            // An error without a usable code is still an error (docs/protocols/connect.md#client-validation): unknown.
             return ReadError(errorElement, Code.Unknown) ?? new ConnectException(Code.Unknown, "the server's end-of-stream error has no valid code");
         }
         catch (Exception ex) when (IsInvalidJson(ex))

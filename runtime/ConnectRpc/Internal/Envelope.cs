@@ -21,7 +21,38 @@ internal enum EnvelopeFlags : byte
 }
 
 /// <summary>One frame: its flags and its payload (valid until the next read).</summary>
-internal readonly record struct EnvelopeFrame(EnvelopeFlags Flags, ReadOnlySequence<byte> Payload);
+internal readonly record struct EnvelopeFrame(EnvelopeFlags Flags, ReadOnlySequence<byte> Payload)
+{
+    /// <summary>Whether the frame carries <paramref name="flag"/>.</summary>
+    public bool Has(EnvelopeFlags flag) => (Flags & flag) != 0;
+
+    /// <summary>Throws a protocol error (<paramref name="code"/>) when the frame carries a flag outside <paramref name="allowed"/>.</summary>
+    /// <param name="allowed">The flags this kind of frame may carry.</param>
+    /// <param name="code">The code of the error: invalid_argument for a request, internal for a response.</param>
+    /// <param name="what">What the frame is, for the message ("a request message").</param>
+    public void CheckFlags(EnvelopeFlags allowed, Code code, string what)
+    {
+        if ((Flags & ~allowed) != 0)
+        {
+            throw new ConnectException(code, $"protocol error: invalid envelope flags 0x{(byte)Flags:x2} on {what}");
+        }
+    }
+
+    /// <summary>
+    /// The compressor of the frame's payload: null when it is not compressed, the call's
+    /// <paramref name="compressor"/> when it is. A compressed frame in a call that negotiated no
+    /// compression is a protocol error (<paramref name="code"/>).
+    /// </summary>
+    public Compressor? CompressorFor(Compressor? compressor, Code code, string what)
+    {
+        if (!Has(EnvelopeFlags.Compressed))
+        {
+            return null;
+        }
+
+        return compressor ?? throw new ConnectException(code, $"protocol error: {what} is marked compressed but the call negotiated no compression");
+    }
+}
 
 /// <summary>The envelope prefix: 1 flags byte, then the payload length as a 4-byte big-endian integer.</summary>
 internal static class Envelope

@@ -5,9 +5,12 @@ using Google.Protobuf;
 
 namespace ConnectRpc.Internal;
 
-/// <summary>gRPC and gRPC-Web (binary or text) on the client side (protocol.md §2, §3).</summary>
+/// <summary>gRPC and gRPC-Web (binary or text) on the client side (docs/protocols/grpc.md, docs/protocols/grpc-web.md).</summary>
 internal sealed class GrpcClientTransport(HttpTransportSettings settings, GrpcWire wire) : IClientTransport
 {
+    /// <summary><c>grpc-timeout</c> (docs/wire/timeouts.md).</summary>
+    private static readonly TimeoutHeader s_timeout = new(GrpcProtocol.TimeoutHeader, GrpcProtocol.FormatTimeout);
+
     public ClientCall<TRequest, TResponse> CreateCall<TRequest, TResponse>(Method<TRequest, TResponse> method, ClientCallInfo info)
         where TRequest : class, IMessage<TRequest>
         where TResponse : class, IMessage<TResponse>
@@ -22,22 +25,22 @@ internal sealed class GrpcClientTransport(HttpTransportSettings settings, GrpcWi
         where TRequest : class, IMessage<TRequest>
         where TResponse : class, IMessage<TResponse>
     {
-        private HttpResponseMessage? _response;
-        private EnvelopeReader? _envelopes;
-        private Compressor? _responseCompressor;
-        private bool _webResponse;
-        private bool _messageReceived;
-        private bool _ended;
-
         protected override string RequestContentType => GrpcProtocol.ContentType(wire, Settings.Codec);
+
+        protected override string ResponseEncodingHeader => GrpcProtocol.EncodingHeader;
+
+        /// <summary>gRPC-Web ends with a trailer frame; gRPC with HTTP trailers, and no end frame at all.</summary>
+        protected override EnvelopeFlags EndFlag => wire == GrpcWire.Grpc ? EnvelopeFlags.None : EnvelopeFlags.Trailers;
+
+        protected override string EndName => "the gRPC-Web trailers";
 
         protected override HttpRequestMessage CreateRequest()
         {
-            HttpRequestMessage request = Settings.CreateRequest(HttpMethod.Post, Settings.Url(Method), Version, RequestHeaders);
+            HttpRequestMessage request = Settings.CreateRequest(HttpMethod.Post, Settings.Url(Method), Version, RequestHeaders, Lifetime, s_timeout);
             HttpRequestHeaders headers = request.Headers;
             if (wire == GrpcWire.Grpc)
             {
-                // Lets the server see that trailers survive the path (§2).
+                // Lets the server see that trailers survive the path (docs/protocols/grpc.md#requests).
                 headers.TryAddWithoutValidation("TE", "trailers");
             }
             else if (wire == GrpcWire.WebText)
@@ -51,11 +54,6 @@ internal sealed class GrpcClientTransport(HttpTransportSettings settings, GrpcWi
                 headers.TryAddWithoutValidation(GrpcProtocol.EncodingHeader, compressor.Name);
             }
 
-            if (Deadline is { } deadline)
-            {
-                headers.TryAddWithoutValidation(GrpcProtocol.TimeoutHeader, GrpcProtocol.FormatTimeout(deadline - DateTimeOffset.UtcNow));
-            }
-
             return request;
         }
 
@@ -64,72 +62,16 @@ internal sealed class GrpcClientTransport(HttpTransportSettings settings, GrpcWi
         protected override void WriteFrame(IBufferWriter<byte> output, EnvelopeFlags flags, ReadOnlySpan<byte> payload) =>
             GrpcProtocol.WriteFrame(output, wire, flags, payload);
 
-        public override async ValueTask<TResponse?> ReceiveAsync(CancellationToken cancellationToken)
-        {
-            if (_ended)
-            {
-                return null;
-            }
-
-            try
-            {
-                if (_envelopes is null)
-                {
-                    HttpResponseMessage response = await ResponseAsync(cancellationToken).ConfigureAwait(false);
-                    _envelopes = await OpenBodyAsync(response, base64: StartReceiving(response), cancellationToken).ConfigureAwait(false);
-                }
-
-                if (await _envelopes.ReadAsync(cancellationToken).ConfigureAwait(false) is not { } frame)
-                {
-                    _ended = true;
-                    ConnectException? status = _webResponse ? EndWithoutTrailerFrame() : EndWithHttpTrailers();
-                    return status is null ? null : throw status;
-                }
-
-                if (_webResponse && (frame.Flags & EnvelopeFlags.Trailers) != 0)
-                {
-                    _ended = true;
-                    ConnectException? status = ReadTrailerFrame(frame);
-                    if (await _envelopes.ReadAsync(cancellationToken).ConfigureAwait(false) is not null)
-                    {
-                        throw new ConnectException(Code.Internal, "protocol error: data after the gRPC-Web trailers");
-                    }
-
-                    return status is null ? null : throw status;
-                }
-
-                if ((frame.Flags & ~EnvelopeFlags.Compressed) != 0)
-                {
-                    throw new ConnectException(Code.Internal, $"protocol error: invalid envelope flags 0x{(byte)frame.Flags:x2}");
-                }
-
-                bool compressed = (frame.Flags & EnvelopeFlags.Compressed) != 0;
-                if (compressed && _responseCompressor is null)
-                {
-                    throw new ConnectException(Code.Internal, "protocol error: a response message is marked compressed but the response has no grpc-encoding");
-                }
-
-                _messageReceived = true;
-                return Settings.Decode(Method.ResponseParser, frame.Payload, compressed ? _responseCompressor : null);
-            }
-            catch (IOException ex) when (!cancellationToken.IsCancellationRequested)
-            {
-                throw HttpTransportSettings.ReadFailure(ex);
-            }
-        }
-
         /// <summary>Checks the response's headers; whether its body is base64 (gRPC-Web text).</summary>
-        private bool StartReceiving(HttpResponseMessage response)
+        protected override bool StartReceiving(HttpResponseMessage response)
         {
-            _response = response;
-            Headers headers = HttpTransportSettings.ReceivedHeaders(response, null, null);
-            ReceivedResponseHeaders = headers;
+            Headers headers = ReceivedResponseHeaders;
             bool statusInHeaders = headers.ContainsKey(GrpcProtocol.StatusHeader);
             int httpStatus = (int)response.StatusCode;
             if (httpStatus != 200)
             {
                 // A proxy or a server that failed before gRPC began: its grpc-status if it sent one.
-                throw TryTrailersOnly(out ConnectException? status) && status is not null ? status : HttpTransportSettings.HttpStatusError(httpStatus);
+                throw TryTrailersOnly(out ConnectException? status) && status is not null ? status : HttpFailures.FromStatus(httpStatus);
             }
 
             string? contentType = response.Content.Headers.ContentType?.ToString();
@@ -146,24 +88,20 @@ internal sealed class GrpcClientTransport(HttpTransportSettings settings, GrpcWi
                 throw new ConnectException(Code.Internal, $"protocol error: the response has content type '{HeaderRules.Printable(contentType!)}', not {expected}");
             }
 
-            _webResponse = wire != GrpcWire.Grpc;
-            if (headers.Get(GrpcProtocol.EncodingHeader) is { } encoding && !Compressor.IsIdentity(encoding))
-            {
-                _responseCompressor = Compressor.Find(encoding)
-                    ?? throw new ConnectException(Code.Internal, $"protocol error: the response uses unknown compression '{HeaderRules.Printable(encoding)}'");
-            }
-
             // A gRPC-Web text request may be answered in binary: the response's type decides.
             return typed && responseWire == GrpcWire.WebText;
         }
 
+        protected override ConnectException? EndOfBody(HttpResponseMessage response) =>
+            wire == GrpcWire.Grpc ? EndWithHttpTrailers(response) : EndWithoutTrailerFrame();
+
         /// <summary>gRPC: the body ended; the status is in the HTTP trailers, or in the headers of a trailers-only response.</summary>
-        private ConnectException? EndWithHttpTrailers()
+        private ConnectException? EndWithHttpTrailers(HttpResponseMessage response)
         {
-            HttpResponseHeaders received = _response!.TrailingHeaders;
+            HttpResponseHeaders received = response.TrailingHeaders;
             if (received.NonValidated.Count == 0)
             {
-                return !_messageReceived && TryTrailersOnly(out ConnectException? status)
+                return !MessageReceived && TryTrailersOnly(out ConnectException? status)
                     ? status
                     : throw new ConnectException(Code.Internal, "protocol error: the response ended without trailers (was it cut short, or did a proxy drop them?)");
             }
@@ -182,50 +120,20 @@ internal sealed class GrpcClientTransport(HttpTransportSettings settings, GrpcWi
 
         /// <summary>gRPC-Web without a trailer frame: only a trailers-only response may end so.</summary>
         private ConnectException? EndWithoutTrailerFrame() =>
-            !_messageReceived && TryTrailersOnly(out ConnectException? status)
+            !MessageReceived && TryTrailersOnly(out ConnectException? status)
                 ? status
                 : throw new ConnectException(Code.Internal, "protocol error: the response ended without the gRPC-Web trailers");
 
-        private ConnectException? ReadTrailerFrame(EnvelopeFrame frame)
+        /// <summary>The gRPC-Web trailer frame (docs/protocols/grpc-web.md): the trailers, and the status among them.</summary>
+        protected override ConnectException? ReadEnd(ReadOnlySequence<byte> payload)
         {
-            if ((frame.Flags & ~(EnvelopeFlags.Trailers | EnvelopeFlags.Compressed)) != 0)
-            {
-                throw new ConnectException(Code.Internal, $"protocol error: invalid envelope flags 0x{(byte)frame.Flags:x2}");
-            }
-
             Headers trailers = Headers.CreateReceived(4);
-            if ((frame.Flags & EnvelopeFlags.Compressed) != 0 && !frame.Payload.IsEmpty)
-            {
-                if (_responseCompressor is null)
-                {
-                    throw new ConnectException(Code.Internal, "protocol error: the trailers are marked compressed but the response has no grpc-encoding");
-                }
-
-                PooledBufferWriter plain;
-                try
-                {
-                    plain = MessageFraming.Decompress(frame.Payload, _responseCompressor, Settings.Options.MaxReceiveMessageSize);
-                }
-                catch (MessageDecodeException ex)
-                {
-                    throw new ConnectException(Code.Internal, ex.Message, ex);
-                }
-
-                using (plain)
-                {
-                    GrpcProtocol.ReadWebTrailers(plain.WrittenSequence, trailers);
-                }
-            }
-            else
-            {
-                GrpcProtocol.ReadWebTrailers(frame.Payload, trailers);
-            }
-
+            GrpcProtocol.ReadWebTrailers(payload, trailers);
             return Complete(trailers);
         }
 
         /// <summary>
-        /// A trailers-only response (§2): the status and trailers came as headers, so every
+        /// A trailers-only response (docs/protocols/grpc.md#trailers-only): the status and trailers came as headers, so every
         /// header but the content type is a trailer. False when there is no status in the headers.
         /// </summary>
         private bool TryTrailersOnly(out ConnectException? status)

@@ -7,20 +7,20 @@ using Google.Protobuf.WellKnownTypes;
 
 namespace ConnectRpc.Internal;
 
-/// <summary>The three forms of the gRPC wire: gRPC-Web is a flag on gRPC, not a copy (style.md).</summary>
+/// <summary>The three forms of the gRPC wire: gRPC-Web is a flag on gRPC, not a copy (docs/architecture.md#design-choices).</summary>
 internal enum GrpcWire
 {
-    /// <summary>gRPC over HTTP/2 with HTTP trailers (protocol.md §2).</summary>
+    /// <summary>gRPC over HTTP/2 with HTTP trailers (docs/protocols/grpc.md).</summary>
     Grpc,
 
-    /// <summary>gRPC-Web: the trailers travel as the last frame of the body (§3).</summary>
+    /// <summary>gRPC-Web: the trailers travel as the last frame of the body (docs/protocols/grpc-web.md).</summary>
     Web,
 
-    /// <summary>gRPC-Web with both bodies base64-encoded (§3, <c>application/grpc-web-text</c>).</summary>
+    /// <summary>gRPC-Web with both bodies base64-encoded (docs/protocols/grpc-web.md#text-mode, <c>application/grpc-web-text</c>).</summary>
     WebText,
 }
 
-/// <summary>Wire facts of gRPC and gRPC-Web (protocol.md §2, §3, §6) shared by client and server.</summary>
+/// <summary>Wire facts of gRPC and gRPC-Web (docs/protocols/grpc.md, docs/protocols/grpc-web.md, docs/wire/timeouts.md) shared by client and server.</summary>
 internal static class GrpcProtocol
 {
     public const string StatusHeader = "grpc-status";
@@ -66,7 +66,7 @@ internal static class GrpcProtocol
             return false;
         }
 
-        ReadOnlySpan<char> rest = ConnectProtocol.WithoutParameters(contentType.AsSpan(GrpcContentType.Length)).TrimEnd();
+        ReadOnlySpan<char> rest = MessageCodec.WithoutParameters(contentType.AsSpan(GrpcContentType.Length)).TrimEnd();
         if (rest.StartsWith("-web-text", StringComparison.OrdinalIgnoreCase))
         {
             wire = GrpcWire.WebText;
@@ -84,7 +84,7 @@ internal static class GrpcProtocol
         }
         else if (rest[0] == '+')
         {
-            codec = ConnectProtocol.CodecNamed(rest[1..]);
+            codec = MessageCodec.Named(rest[1..]);
             if (wire == GrpcWire.WebText && codec != MessageCodec.Proto)
             {
                 codec = null;
@@ -117,7 +117,7 @@ internal static class GrpcProtocol
     };
 
     /// <summary>
-    /// Parses <c>grpc-timeout</c>: 1 to 8 digits and a unit, <c>H M S m u n</c> (§6).
+    /// Parses <c>grpc-timeout</c>: 1 to 8 digits and a unit, <c>H M S m u n</c> (docs/wire/timeouts.md).
     /// </summary>
     public static bool TryParseTimeout(ReadOnlySpan<char> value, out TimeSpan timeout)
     {
@@ -181,7 +181,7 @@ internal static class GrpcProtocol
     }
 
     /// <summary>
-    /// Percent-encodes a status message for <c>grpc-message</c> (§2): UTF-8, then every byte
+    /// Percent-encodes a status message for <c>grpc-message</c> (docs/protocols/grpc.md#status-fields): UTF-8, then every byte
     /// outside 0x20–0x7E and every <c>%</c> as <c>%XX</c>.
     /// </summary>
     public static string EncodeMessage(string message)
@@ -218,7 +218,7 @@ internal static class GrpcProtocol
     }
 
     /// <summary>
-    /// Decodes <c>grpc-message</c>. A malformed escape is kept as it is, never an error (§2).
+    /// Decodes <c>grpc-message</c>. A malformed escape is kept as it is, never an error (docs/protocols/grpc.md#status-fields).
     /// </summary>
     public static string DecodeMessage(string value)
     {
@@ -281,7 +281,7 @@ internal static class GrpcProtocol
     /// <summary>
     /// The status in a set of trailers (or the headers of a trailers-only response): null for
     /// OK, the error otherwise. <c>grpc-status-details-bin</c>, when it decodes, is preferred
-    /// (§2). Missing or malformed status is unknown.
+    /// (docs/protocols/grpc.md). Missing or malformed status is unknown.
     /// </summary>
     public static ConnectException? ReadStatus(Headers trailers)
     {
@@ -378,7 +378,7 @@ internal static class GrpcProtocol
     }
 
     /// <summary>
-    /// Writes a gRPC-Web trailer block (§3): one <c>name: value\r\n</c> line per value, names
+    /// Writes a gRPC-Web trailer block (docs/protocols/grpc-web.md#the-trailer-frame): one <c>name: value\r\n</c> line per value, names
     /// lower-case. Values were checked when they were written (or are runtime-made), so they
     /// hold no CR or LF.
     /// </summary>
@@ -404,7 +404,7 @@ internal static class GrpcProtocol
     }
 
     /// <summary>
-    /// Reads a gRPC-Web trailer block leniently (§3): names in any case, whitespace trimmed, a
+    /// Reads a gRPC-Web trailer block leniently (docs/protocols/grpc-web.md#the-trailer-frame): names in any case, whitespace trimmed, a
     /// bare LF accepted, blank lines skipped. A line without a colon is a protocol error.
     /// </summary>
     public static void ReadWebTrailers(ReadOnlySequence<byte> block, Headers trailers)
@@ -430,7 +430,7 @@ internal static class GrpcProtocol
 
     /// <summary>
     /// Writes one frame as the wire carries it: as is, or for gRPC-Web text base64-encoded on
-    /// its own (padding may then sit between frames, §3).
+    /// its own (padding may then sit between frames, docs/protocols/grpc-web.md#text-mode).
     /// </summary>
     public static void WriteFrame(IBufferWriter<byte> output, GrpcWire wire, EnvelopeFlags flags, ReadOnlySpan<byte> payload)
     {
@@ -445,7 +445,7 @@ internal static class GrpcProtocol
         WriteBase64(output, frame.WrittenSpan);
     }
 
-    /// <summary>Base64-encodes a chunk of a gRPC-Web text body (each chunk padded on its own, §3).</summary>
+    /// <summary>Base64-encodes a chunk of a gRPC-Web text body (each chunk padded on its own, docs/protocols/grpc-web.md#text-mode).</summary>
     public static void WriteBase64(IBufferWriter<byte> output, ReadOnlySpan<byte> bytes)
     {
         int length = Base64.GetMaxEncodedToUtf8Length(bytes.Length);

@@ -5,7 +5,7 @@ using System.Text;
 namespace ConnectRpc.Internal;
 
 /// <summary>
-/// The metadata rules of design.md ("Metadata rules"), applied to every header that
+/// The metadata rules of docs/wire/metadata.md ("Rules for application metadata"), applied to every header that
 /// application code writes. Received headers never pass through here: they are kept as
 /// they came.
 /// </summary>

@@ -6,9 +6,10 @@ namespace ConnectRpc.Internal;
 
 /// <summary>
 /// An enveloped call over HttpClient, whatever the protocol (Connect streaming, gRPC,
-/// gRPC-Web): the one place that starts the HTTP request, writes request frames and hands the
-/// response body to the protocol. A call with one request (unary, server streaming) sends it
-/// whole, with its length; a call with a request stream is full duplex.
+/// gRPC-Web): the one place that starts the HTTP request, writes request frames and reads
+/// response frames. A call with one request (unary, server streaming) sends it whole, with its
+/// length; a call with a request stream is full duplex. A protocol says how its request is
+/// made, how its response headers are checked, and how its stream ends.
 /// </summary>
 internal abstract class HttpStreamClientCall<TRequest, TResponse> : ClientCall<TRequest, TResponse>
     where TRequest : class, IMessage<TRequest>
@@ -20,6 +21,9 @@ internal abstract class HttpStreamClientCall<TRequest, TResponse> : ClientCall<T
     private Task<HttpResponseMessage>? _response;
     private HttpRequestMessage? _request;
     private PipeReader? _body;
+    private EnvelopeReader? _envelopes;
+    private Compressor? _responseCompressor;
+    private bool _ended;
 
     protected HttpStreamClientCall(HttpTransportSettings settings, Method<TRequest, TResponse> method, ClientCallInfo info, HttpVersionChoice version)
         : base(method, info.RequestHeaders, info.Deadline)
@@ -41,6 +45,12 @@ internal abstract class HttpStreamClientCall<TRequest, TResponse> : ClientCall<T
 
     protected HttpVersionChoice Version { get; }
 
+    /// <summary>The call's lifetime: its deadline for the timeout header.</summary>
+    protected CallLifetime Lifetime => _lifetime;
+
+    /// <summary>Whether a response message has been received (a trailers-only response has none).</summary>
+    protected bool MessageReceived { get; private set; }
+
     protected Headers ReceivedResponseHeaders { get; set; } = Headers.Empty;
 
     protected Headers ReceivedResponseTrailers { get; set; } = Headers.Empty;
@@ -49,6 +59,28 @@ internal abstract class HttpStreamClientCall<TRequest, TResponse> : ClientCall<T
     protected abstract HttpRequestMessage CreateRequest();
 
     protected abstract string RequestContentType { get; }
+
+    /// <summary>The response header that names the compression of response messages.</summary>
+    protected abstract string ResponseEncodingHeader { get; }
+
+    /// <summary>The flag of the frame that ends the response stream (none for gRPC, whose status comes in HTTP trailers).</summary>
+    protected abstract EnvelopeFlags EndFlag { get; }
+
+    /// <summary>What the end frame is called in errors ("the end-of-stream message").</summary>
+    protected abstract string EndName { get; }
+
+    /// <summary>
+    /// Checks the response's status and headers (<see cref="ReceivedResponseHeaders"/> are set)
+    /// and says whether its body is base64 (gRPC-Web text). Throws for a response that is not
+    /// the protocol's.
+    /// </summary>
+    protected abstract bool StartReceiving(HttpResponseMessage response);
+
+    /// <summary>Reads the end frame's (decompressed) payload: sets the trailers and returns the call's error, if any.</summary>
+    protected abstract ConnectException? ReadEnd(ReadOnlySequence<byte> payload);
+
+    /// <summary>The body ended without an end frame: the call's error, if any (or a protocol error, thrown).</summary>
+    protected abstract ConnectException? EndOfBody(HttpResponseMessage response);
 
     /// <summary>Whether frames go on the wire as they are (false for gRPC-Web text, which base64-encodes them).</summary>
     protected virtual bool FramesAsIs => true;
@@ -114,6 +146,10 @@ internal abstract class HttpStreamClientCall<TRequest, TResponse> : ClientCall<T
             await stream.WriteAsync(frame.WrittenMemory, cancellationToken).ConfigureAwait(false);
             await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
+        catch (Exception ex) when (HttpFailures.Map(ex, cancellationToken) is { } error)
+        {
+            throw error;
+        }
         finally
         {
             frame?.Dispose();
@@ -145,8 +181,87 @@ internal abstract class HttpStreamClientCall<TRequest, TResponse> : ClientCall<T
         return ValueTask.CompletedTask;
     }
 
+    /// <summary>
+    /// The next response message, or null at the end of a successful stream. The one receive
+    /// loop of every enveloped protocol: it starts the response, checks every frame's flags and
+    /// compression, reads the end frame through the protocol, and maps HTTP failures.
+    /// </summary>
+    public sealed override async ValueTask<TResponse?> ReceiveAsync(CancellationToken cancellationToken)
+    {
+        if (_ended)
+        {
+            return null;
+        }
+
+        try
+        {
+            if (_envelopes is null)
+            {
+                HttpResponseMessage response = await ResponseAsync(cancellationToken).ConfigureAwait(false);
+                ReceivedResponseHeaders = HttpTransportSettings.ReceivedHeaders(response, null, null);
+                bool base64 = StartReceiving(response);
+                _responseCompressor = Compressor.Negotiate(ReceivedResponseHeaders.Get(ResponseEncodingHeader), null, Code.Internal).Received;
+                _envelopes = await OpenBodyAsync(response, base64, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (await _envelopes.ReadAsync(cancellationToken).ConfigureAwait(false) is not { } frame)
+            {
+                _ended = true;
+                ConnectException? error = EndOfBody(await _response!.ConfigureAwait(false));
+                return error is null ? null : throw error;
+            }
+
+            if (EndFlag != EnvelopeFlags.None && frame.Has(EndFlag))
+            {
+                _ended = true;
+                ConnectException? status = ReadEndFrame(frame);
+                if (await _envelopes.ReadAsync(cancellationToken).ConfigureAwait(false) is not null)
+                {
+                    throw new ConnectException(Code.Internal, $"protocol error: data after {EndName}");
+                }
+
+                return status is null ? null : throw status;
+            }
+
+            frame.CheckFlags(EnvelopeFlags.Compressed, Code.Internal, "a response message");
+            Compressor? compressor = frame.CompressorFor(_responseCompressor, Code.Internal, "a response message");
+            MessageReceived = true;
+            return Settings.Decode(Method.ResponseParser, frame.Payload, compressor);
+        }
+        catch (Exception ex) when (HttpFailures.Map(ex, cancellationToken) is { } error)
+        {
+            throw error;
+        }
+    }
+
+    /// <summary>The end frame: its flags checked, its payload decompressed when marked so, then read by the protocol.</summary>
+    private ConnectException? ReadEndFrame(EnvelopeFrame frame)
+    {
+        frame.CheckFlags(EndFlag | EnvelopeFlags.Compressed, Code.Internal, EndName);
+        Compressor? compressor = frame.CompressorFor(_responseCompressor, Code.Internal, EndName);
+        if (compressor is null || frame.Payload.IsEmpty)
+        {
+            return ReadEnd(frame.Payload);
+        }
+
+        PooledBufferWriter plain;
+        try
+        {
+            plain = MessageFraming.Decompress(frame.Payload, compressor, Settings.Options.MaxReceiveMessageSize);
+        }
+        catch (MessageDecodeException ex)
+        {
+            throw new ConnectException(Code.Internal, ex.Message, ex);
+        }
+
+        using (plain)
+        {
+            return ReadEnd(plain.WrittenSequence);
+        }
+    }
+
     /// <summary>The response, once its headers arrived.</summary>
-    protected Task<HttpResponseMessage> ResponseAsync(CancellationToken cancellationToken)
+    private Task<HttpResponseMessage> ResponseAsync(CancellationToken cancellationToken)
     {
         EnsureStarted();
         // The request already ends with the call's token; another token (an interceptor's) needs a wait of its own.
@@ -156,7 +271,7 @@ internal abstract class HttpStreamClientCall<TRequest, TResponse> : ClientCall<T
     }
 
     /// <summary>The response body's envelopes, base64-decoded for gRPC-Web text.</summary>
-    protected ValueTask<EnvelopeReader> OpenBodyAsync(HttpResponseMessage response, bool base64, CancellationToken cancellationToken)
+    private ValueTask<EnvelopeReader> OpenBodyAsync(HttpResponseMessage response, bool base64, CancellationToken cancellationToken)
     {
         // HttpClient's own responses hand their stream over at once; other contents may not.
         Task<Stream> stream = response.Content.ReadAsStreamAsync(cancellationToken);

@@ -89,7 +89,7 @@ internal sealed class HttpTransportSettings
     public Uri Url(Method method) => _urls.GetOrAdd(method, static (m, prefix) => new Uri(prefix + m.Procedure), _prefix);
 
     /// <summary>
-    /// The HTTP version and policy of a call (design.md "HTTP versions"): what the options ask
+    /// The HTTP version and policy of a call (docs/architecture.md#http-versions): what the options ask
     /// for; otherwise HTTP/2 by ALPN over TLS and HTTP/1.1 over cleartext, except gRPC
     /// (<paramref name="http2Only"/>), which is always HTTP/2, with prior knowledge over
     /// cleartext. Bidi needs HTTP/2 end to end, so it never falls back, and over HTTP/1.1 it
@@ -115,15 +115,29 @@ internal sealed class HttpTransportSettings
     }
 
     /// <summary>
-    /// A request with the application's headers, and a <c>User-Agent</c> naming this runtime
-    /// (grpc's form for gRPC and gRPC-Web, §2) unless the application or the HttpClient set one.
+    /// A request with the application's headers, the protocol's timeout header for the time
+    /// left (read from the call's one clock, so it matches the deadline the call enforces), and
+    /// a <c>User-Agent</c> naming this runtime (grpc's form for gRPC and gRPC-Web, docs/protocols/grpc.md) unless the
+    /// application or the HttpClient set one.
     /// </summary>
-    public HttpRequestMessage CreateRequest(HttpMethod httpMethod, Uri url, HttpVersionChoice version, Headers requestHeaders)
+    /// <param name="httpMethod">GET or POST.</param>
+    /// <param name="url">The URL of the call.</param>
+    /// <param name="version">The HTTP version of the call.</param>
+    /// <param name="requestHeaders">The application's headers, already checked.</param>
+    /// <param name="lifetime">The call's deadline, if any.</param>
+    /// <param name="timeout">The protocol's timeout header: its name, and how it writes a time left (null: not sent).</param>
+    public HttpRequestMessage CreateRequest(
+        HttpMethod httpMethod, Uri url, HttpVersionChoice version, Headers requestHeaders, CallLifetime lifetime, TimeoutHeader timeout)
     {
         var request = new HttpRequestMessage(httpMethod, url) { Version = version.Version, VersionPolicy = version.Policy };
         foreach (KeyValuePair<string, string> header in requestHeaders)
         {
             request.Headers.TryAddWithoutValidation(header.Key, header.Value);
+        }
+
+        if (lifetime.TimeLeft is { } left && timeout.Format(left) is { } value)
+        {
+            request.Headers.TryAddWithoutValidation(timeout.Name, value);
         }
 
         if (!request.Headers.NonValidated.Contains("User-Agent") && _client?.DefaultRequestHeaders.NonValidated.Contains("User-Agent") != true)
@@ -161,34 +175,6 @@ internal sealed class HttpTransportSettings
                 }
             }
         }
-    }
-
-    /// <summary>A response with an HTTP status and no usable RPC code (§5 "HTTP status → code").</summary>
-    public static ConnectException HttpStatusError(int status) =>
-        new(
-            CodeMapping.FromHttpStatus(status),
-            $"HTTP status {status} {(Enum.IsDefined(typeof(HttpStatusCode), status) ? ((HttpStatusCode)status).ToString() : string.Empty)}".TrimEnd());
-
-    /// <summary>
-    /// A failure while reading a response body. An HTTP/2 stream reset maps as §2 "RST_STREAM
-    /// mapping" says; anything else means the connection broke (unavailable).
-    /// </summary>
-    public static ConnectException ReadFailure(IOException ex)
-    {
-        if (ex is HttpProtocolException { ErrorCode: long errorCode })
-        {
-            Code code = errorCode switch
-            {
-                0x7 => Code.Unavailable, // REFUSED_STREAM
-                0x8 => Code.Canceled, // CANCEL; past the deadline, the call reports deadline_exceeded
-                0xb => Code.ResourceExhausted, // ENHANCE_YOUR_CALM
-                0xc => Code.PermissionDenied, // INADEQUATE_SECURITY
-                _ => Code.Internal,
-            };
-            return new ConnectException(code, $"the server reset the stream: {ex.Message}", ex);
-        }
-
-        return new ConnectException(Code.Unavailable, $"reading the response failed: {ex.Message}", ex);
     }
 
     /// <summary>Reads a whole body, failing with resource_exhausted past <paramref name="cap"/> bytes.</summary>
@@ -245,6 +231,9 @@ internal sealed class HttpTransportSettings
         }
     }
 }
+
+/// <summary>A protocol's timeout header: its name, and its value for a time left (null when it cannot be written).</summary>
+internal readonly record struct TimeoutHeader(string Name, Func<TimeSpan, string?> Format);
 
 /// <summary>The HTTP version of a call and how strictly it applies.</summary>
 internal readonly record struct HttpVersionChoice(Version Version, HttpVersionPolicy Policy);

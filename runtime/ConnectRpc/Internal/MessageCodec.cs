@@ -21,6 +21,22 @@ internal abstract class MessageCodec
         _ => throw new ArgumentOutOfRangeException(nameof(codec), codec, "Unknown codec."),
     };
 
+    /// <summary>
+    /// The codec a content-type suffix or a GET <c>encoding</c> parameter names
+    /// (<c>proto</c> or <c>json</c>, any case), or null.
+    /// </summary>
+    public static MessageCodec? Named(ReadOnlySpan<char> name) =>
+        name.Equals("proto", StringComparison.OrdinalIgnoreCase) ? Proto
+        : name.Equals("json", StringComparison.OrdinalIgnoreCase) ? Json
+        : null;
+
+    /// <summary>A media type without its parameters (<c>; charset=utf-8</c> and the like).</summary>
+    public static ReadOnlySpan<char> WithoutParameters(ReadOnlySpan<char> mediaType)
+    {
+        int parameters = mediaType.IndexOf(';');
+        return parameters >= 0 ? mediaType[..parameters] : mediaType;
+    }
+
     /// <summary>Appends the encoded message to <paramref name="output"/>.</summary>
     public abstract void Serialize<T>(T message, IBufferWriter<byte> output)
         where T : class, IMessage<T>;

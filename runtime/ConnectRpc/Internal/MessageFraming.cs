@@ -15,10 +15,14 @@ internal static class MessageFraming
     /// </summary>
     public const int UnaryBodySlack = 64 * 1024;
 
+    /// <summary>A message size limit of the options, checked where it is set: it must be positive.</summary>
+    public static int PositiveSize(int value, [System.Runtime.CompilerServices.CallerMemberName] string name = "") =>
+        value > 0 ? value : throw new ArgumentOutOfRangeException(name, value, "The size must be positive.");
+
     /// <summary>
     /// Serializes <paramref name="message"/>, compressed when <paramref name="compressor"/> is
     /// set and the message is not empty and at least <paramref name="compressMinBytes"/> long
-    /// (any message may go uncompressed, protocol.md §7). Throws resource_exhausted past
+    /// (any message may go uncompressed, docs/wire/compression.md). Throws resource_exhausted past
     /// <paramref name="maxSize"/>. The caller disposes the returned buffer.
     /// </summary>
     public static PooledBufferWriter Encode<T>(T message, MessageCodec codec, Compressor? compressor, int maxSize, out bool compressed, int compressMinBytes = 0)

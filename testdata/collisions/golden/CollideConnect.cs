@@ -195,6 +195,7 @@ namespace Collide.V1
             where TService : class, global::Collide.V1.ICollider
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Collide.V1.ColliderConnect.Descriptor;
             binder.AddUnary(global::Collide.V1.ColliderConnect.ProceduresMethod, static (service, request, context) => service.ProceduresAsync(request, context));
             binder.AddUnary(global::Collide.V1.ColliderConnect.ServiceNameMethod, static (service, request, context) => service.ServiceNameAsync(request, context));
             binder.AddUnary(global::Collide.V1.ColliderConnect.DescriptorMethod, static (service, request, context) => service.DescriptorAsync(request, context));
@@ -207,6 +208,59 @@ namespace Collide.V1
             binder.AddUnary(global::Collide.V1.ColliderConnect._3DMethod, static (service, request, context) => service._3DAsync(request, context));
             binder.AddUnary(global::Collide.V1.ColliderConnect.AsyncMethod, static (service, request, context) => service.AsyncAsync(request, context));
         }
+    }
+
+    /// <summary>A base for implementations of <c>collide.v1.Collider</c>: every method not overridden answers <c>unimplemented</c>, so methods added to the service later do not break the build.</summary>
+    /// <remarks>Map it as the interface: <c>MapConnectService&lt;TImplementation&gt;(ICollider.BindService)</c>. Implement <see cref="ICollider"/> directly instead to have the compiler list every method.</remarks>
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc-gen-connect-csharp", null)]
+    public abstract partial class ColliderBase : global::Collide.V1.ICollider
+    {
+        /// <summary>
+        /// Same name as the nested Procedures class: its constant becomes Procedures_.
+        /// </summary>
+        /// <remarks>Unless overridden, fails with <c>unimplemented</c>.</remarks>
+        public virtual global::System.Threading.Tasks.Task<global::Collide.V1.Headers> ProceduresAsync(global::Collide.V1.Task request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/collide.v1.Collider/Procedures is not implemented");
+
+        /// <summary>Serves <c>ServiceName</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Threading.Tasks.Task<global::Collide.V1.CancellationToken> ServiceNameAsync(global::Collide.V1.RequestContext request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/collide.v1.Collider/ServiceName is not implemented");
+
+        /// <summary>Serves <c>Descriptor</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Threading.Tasks.Task<global::Collide.V1.String> DescriptorAsync(global::Collide.V1.System request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/collide.v1.Collider/Descriptor is not implemented");
+
+        /// <summary>Serves <c>BindService</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Threading.Tasks.Task<global::Collide.V1.Task> BindServiceAsync(global::Collide.V1.Task request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/collide.v1.Collider/BindService is not implemented");
+
+        /// <summary>Serves <c>ToString</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Threading.Tasks.Task<global::Collide.V1.Task> ToStringAsync(global::Collide.V1.Task request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/collide.v1.Collider/ToString is not implemented");
+
+        /// <summary>Serves <c>GetType</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Threading.Tasks.Task<global::Collide.V1.Task> GetTypeAsync(global::Collide.V1.Task request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/collide.v1.Collider/GetType is not implemented");
+
+        /// <summary>Serves <c>Equals</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Threading.Tasks.Task<global::Collide.V1.Task> EqualsAsync(global::Collide.V1.Task request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/collide.v1.Collider/Equals is not implemented");
+
+        /// <summary>Serves <c>class</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Threading.Tasks.Task<global::Collide.V1.Task> ClassAsync(global::Collide.V1.Task request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/collide.v1.Collider/class is not implemented");
+
+        /// <summary>Serves <c>event_stream</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Collections.Generic.IAsyncEnumerable<global::Collide.V1.Task> EventStreamAsync(global::Collide.V1.Task request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/collide.v1.Collider/event_stream is not implemented");
+
+        /// <summary>Serves <c>_3d</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Threading.Tasks.Task<global::Collide.V1.Task> _3DAsync(global::Collide.V1.Task request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/collide.v1.Collider/_3d is not implemented");
+
+        /// <summary>Serves <c>Async</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Threading.Tasks.Task<global::Collide.V1.Task> AsyncAsync(global::Collide.V1.Task request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/collide.v1.Collider/Async is not implemented");
     }
 
     /// <summary>A client for <c>collide.v1.Collider</c>.</summary>
@@ -375,8 +429,19 @@ namespace Collide.V1
             where TService : class, global::Collide.V1.ILowerCaseService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Collide.V1.LowerCaseServiceConnect.Descriptor;
             binder.AddUnary(global::Collide.V1.LowerCaseServiceConnect.DoItMethod, static (service, request, context) => service.DoItAsync(request, context));
         }
+    }
+
+    /// <summary>A base for implementations of <c>collide.v1.lower_case_service</c>: every method not overridden answers <c>unimplemented</c>, so methods added to the service later do not break the build.</summary>
+    /// <remarks>Map it as the interface: <c>MapConnectService&lt;TImplementation&gt;(ILowerCaseService.BindService)</c>. Implement <see cref="ILowerCaseService"/> directly instead to have the compiler list every method.</remarks>
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc-gen-connect-csharp", null)]
+    public abstract partial class LowerCaseServiceBase : global::Collide.V1.ILowerCaseService
+    {
+        /// <summary>Serves <c>do_it</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Threading.Tasks.Task<global::Collide.V1.Task> DoItAsync(global::Collide.V1.Task request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/collide.v1.lower_case_service/do_it is not implemented");
     }
 
     /// <summary>

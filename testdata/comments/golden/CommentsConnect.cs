@@ -108,11 +108,43 @@ namespace Comments.V1
             where TService : class, global::Comments.V1.ICommentedService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Comments.V1.CommentedServiceConnect.Descriptor;
             binder.AddUnary(global::Comments.V1.CommentedServiceConnect.BlockMethod, static (service, request, context) => service.BlockAsync(request, context));
             binder.AddUnary(global::Comments.V1.CommentedServiceConnect.TrailingMethod, static (service, request, context) => service.TrailingAsync(request, context));
             binder.AddUnary(global::Comments.V1.CommentedServiceConnect.XmlMethod, static (service, request, context) => service.XmlAsync(request, context));
             binder.AddUnary(global::Comments.V1.CommentedServiceConnect.UndocumentedMethod, static (service, request, context) => service.UndocumentedAsync(request, context));
         }
+    }
+
+    /// <summary>A base for implementations of <c>comments.v1.CommentedService</c>: every method not overridden answers <c>unimplemented</c>, so methods added to the service later do not break the build.</summary>
+    /// <remarks>Map it as the interface: <c>MapConnectService&lt;TImplementation&gt;(ICommentedService.BindService)</c>. Implement <see cref="ICommentedService"/> directly instead to have the compiler list every method.</remarks>
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc-gen-connect-csharp", null)]
+    public abstract partial class CommentedServiceBase : global::Comments.V1.ICommentedService
+    {
+        /// <summary>
+        /// A block comment with &lt;angle brackets&gt;, a generic List&lt;T&gt; and a &amp; b.
+        /// </summary>
+        /// <remarks>Unless overridden, fails with <c>unimplemented</c>.</remarks>
+        public virtual global::System.Threading.Tasks.Task<global::Comments.V1.Msg> BlockAsync(global::Comments.V1.Msg request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/comments.v1.CommentedService/Block is not implemented");
+
+        /// <summary>
+        /// Leading comment.
+        /// </summary>
+        /// <remarks>Unless overridden, fails with <c>unimplemented</c>.</remarks>
+        public virtual global::System.Threading.Tasks.Task<global::Comments.V1.Msg> TrailingAsync(global::Comments.V1.Msg request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/comments.v1.CommentedService/Trailing is not implemented");
+
+        /// <summary>
+        /// &lt;summary&gt;Someone wrote XML&lt;/summary&gt; in their proto comment.
+        /// </summary>
+        /// <remarks>Unless overridden, fails with <c>unimplemented</c>.</remarks>
+        public virtual global::System.Threading.Tasks.Task<global::Comments.V1.Msg> XmlAsync(global::Comments.V1.Msg request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/comments.v1.CommentedService/Xml is not implemented");
+
+        /// <summary>Serves <c>Undocumented</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Threading.Tasks.Task<global::Comments.V1.Msg> UndocumentedAsync(global::Comments.V1.Msg request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/comments.v1.CommentedService/Undocumented is not implemented");
     }
 
     /// <summary>

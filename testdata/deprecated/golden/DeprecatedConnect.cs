@@ -56,8 +56,20 @@ namespace Deprecated.V1
             where TService : class, global::Deprecated.V1.IOldService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Deprecated.V1.OldServiceConnect.Descriptor;
             binder.AddUnary(global::Deprecated.V1.OldServiceConnect.OldMethod, static (service, request, context) => service.OldAsync(request, context));
         }
+    }
+
+    /// <summary>A base for implementations of <c>deprecated.v1.OldService</c>: every method not overridden answers <c>unimplemented</c>, so methods added to the service later do not break the build.</summary>
+    /// <remarks>Map it as the interface: <c>MapConnectService&lt;TImplementation&gt;(IOldService.BindService)</c>. Implement <see cref="IOldService"/> directly instead to have the compiler list every method.</remarks>
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc-gen-connect-csharp", null)]
+    [global::System.ObsoleteAttribute]
+    public abstract partial class OldServiceBase : global::Deprecated.V1.IOldService
+    {
+        /// <summary>Serves <c>Old</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Threading.Tasks.Task<global::Deprecated.V1.Res> OldAsync(global::Deprecated.V1.Req request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/deprecated.v1.OldService/Old is not implemented");
     }
 
     /// <summary>
@@ -191,10 +203,34 @@ namespace Deprecated.V1
             where TService : class, global::Deprecated.V1.IMixedService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Deprecated.V1.MixedServiceConnect.Descriptor;
             binder.AddUnary(global::Deprecated.V1.MixedServiceConnect.CurrentMethod, static (service, request, context) => service.CurrentAsync(request, context));
             binder.AddUnary(global::Deprecated.V1.MixedServiceConnect.LegacyMethod, static (service, request, context) => service.LegacyAsync(request, context));
             binder.AddBidiStreaming(global::Deprecated.V1.MixedServiceConnect.LegacyStreamMethod, static (service, requests, context) => service.LegacyStreamAsync(requests, context));
         }
+    }
+
+    /// <summary>A base for implementations of <c>deprecated.v1.MixedService</c>: every method not overridden answers <c>unimplemented</c>, so methods added to the service later do not break the build.</summary>
+    /// <remarks>Map it as the interface: <c>MapConnectService&lt;TImplementation&gt;(IMixedService.BindService)</c>. Implement <see cref="IMixedService"/> directly instead to have the compiler list every method.</remarks>
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc-gen-connect-csharp", null)]
+    public abstract partial class MixedServiceBase : global::Deprecated.V1.IMixedService
+    {
+        /// <summary>Serves <c>Current</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Threading.Tasks.Task<global::Deprecated.V1.Res> CurrentAsync(global::Deprecated.V1.Req request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/deprecated.v1.MixedService/Current is not implemented");
+
+        /// <summary>
+        /// Use Current instead.
+        /// </summary>
+        /// <remarks>Unless overridden, fails with <c>unimplemented</c>.</remarks>
+        [global::System.ObsoleteAttribute]
+        public virtual global::System.Threading.Tasks.Task<global::Deprecated.V1.Res> LegacyAsync(global::Deprecated.V1.Req request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/deprecated.v1.MixedService/Legacy is not implemented");
+
+        /// <summary>Serves <c>LegacyStream</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        [global::System.ObsoleteAttribute]
+        public virtual global::System.Collections.Generic.IAsyncEnumerable<global::Deprecated.V1.Res> LegacyStreamAsync(global::System.Collections.Generic.IAsyncEnumerable<global::Deprecated.V1.Req> requests, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/deprecated.v1.MixedService/LegacyStream is not implemented");
     }
 
     /// <summary>

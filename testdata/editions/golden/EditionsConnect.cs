@@ -66,9 +66,24 @@ namespace Editions.V1
             where TService : class, global::Editions.V1.IEditionsService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Editions.V1.EditionsServiceConnect.Descriptor;
             binder.AddUnary(global::Editions.V1.EditionsServiceConnect.PutMethod, static (service, request, context) => service.PutAsync(request, context));
             binder.AddServerStreaming(global::Editions.V1.EditionsServiceConnect.WatchMethod, static (service, request, context) => service.WatchAsync(request, context));
         }
+    }
+
+    /// <summary>A base for implementations of <c>editions.v1.EditionsService</c>: every method not overridden answers <c>unimplemented</c>, so methods added to the service later do not break the build.</summary>
+    /// <remarks>Map it as the interface: <c>MapConnectService&lt;TImplementation&gt;(IEditionsService.BindService)</c>. Implement <see cref="IEditionsService"/> directly instead to have the compiler list every method.</remarks>
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc-gen-connect-csharp", null)]
+    public abstract partial class EditionsServiceBase : global::Editions.V1.IEditionsService
+    {
+        /// <summary>Serves <c>Put</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Threading.Tasks.Task<global::Editions.V1.Item> PutAsync(global::Editions.V1.Item request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/editions.v1.EditionsService/Put is not implemented");
+
+        /// <summary>Serves <c>Watch</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Collections.Generic.IAsyncEnumerable<global::Editions.V1.Item> WatchAsync(global::Editions.V1.Item request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/editions.v1.EditionsService/Watch is not implemented");
     }
 
     /// <summary>A client for <c>editions.v1.EditionsService</c>.</summary>

@@ -52,8 +52,19 @@ namespace Editions2024.V1
             where TService : class, global::Editions2024.V1.IVisibilityService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Editions2024.V1.VisibilityServiceConnect.Descriptor;
             binder.AddUnary(global::Editions2024.V1.VisibilityServiceConnect.ShowMethod, static (service, request, context) => service.ShowAsync(request, context));
         }
+    }
+
+    /// <summary>A base for implementations of <c>editions2024.v1.VisibilityService</c>: every method not overridden answers <c>unimplemented</c>, so methods added to the service later do not break the build.</summary>
+    /// <remarks>Map it as the interface: <c>MapConnectService&lt;TImplementation&gt;(IVisibilityService.BindService)</c>. Implement <see cref="IVisibilityService"/> directly instead to have the compiler list every method.</remarks>
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc-gen-connect-csharp", null)]
+    public abstract partial class VisibilityServiceBase : global::Editions2024.V1.IVisibilityService
+    {
+        /// <summary>Serves <c>Show</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Threading.Tasks.Task<global::Editions2024.V1.ShowResponse> ShowAsync(global::Editions2024.V1.ShowRequest request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/editions2024.v1.VisibilityService/Show is not implemented");
     }
 
     /// <summary>A client for <c>editions2024.v1.VisibilityService</c>.</summary>

@@ -100,11 +100,40 @@ namespace Connectrpc.Greet.V1
             where TService : class, global::Connectrpc.Greet.V1.IGreetService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Connectrpc.Greet.V1.GreetServiceConnect.Descriptor;
             binder.AddUnary(global::Connectrpc.Greet.V1.GreetServiceConnect.GreetMethod, static (service, request, context) => service.GreetAsync(request, context));
             binder.AddServerStreaming(global::Connectrpc.Greet.V1.GreetServiceConnect.GreetManyMethod, static (service, request, context) => service.GreetManyAsync(request, context));
             binder.AddClientStreaming(global::Connectrpc.Greet.V1.GreetServiceConnect.GreetEveryoneMethod, static (service, requests, context) => service.GreetEveryoneAsync(requests, context));
             binder.AddBidiStreaming(global::Connectrpc.Greet.V1.GreetServiceConnect.ChatMethod, static (service, requests, context) => service.ChatAsync(requests, context));
         }
+    }
+
+    /// <summary>A base for implementations of <c>connectrpc.greet.v1.GreetService</c>: every method not overridden answers <c>unimplemented</c>, so methods added to the service later do not break the build.</summary>
+    /// <remarks>Map it as the interface: <c>MapConnectService&lt;TImplementation&gt;(IGreetService.BindService)</c>. Implement <see cref="IGreetService"/> directly instead to have the compiler list every method.</remarks>
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc-gen-connect-csharp", null)]
+    public abstract partial class GreetServiceBase : global::Connectrpc.Greet.V1.IGreetService
+    {
+        /// <summary>
+        /// Greets one person.
+        /// </summary>
+        /// <remarks>Unless overridden, fails with <c>unimplemented</c>.</remarks>
+        public virtual global::System.Threading.Tasks.Task<global::Connectrpc.Greet.V1.GreetResponse> GreetAsync(global::Connectrpc.Greet.V1.GreetRequest request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/connectrpc.greet.v1.GreetService/Greet is not implemented");
+
+        /// <summary>
+        /// Replies several times.
+        /// </summary>
+        /// <remarks>Unless overridden, fails with <c>unimplemented</c>.</remarks>
+        public virtual global::System.Collections.Generic.IAsyncEnumerable<global::Connectrpc.Greet.V1.GreetResponse> GreetManyAsync(global::Connectrpc.Greet.V1.GreetRequest request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/connectrpc.greet.v1.GreetService/GreetMany is not implemented");
+
+        /// <summary>Serves <c>GreetEveryone</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Threading.Tasks.Task<global::Connectrpc.Greet.V1.GreetResponse> GreetEveryoneAsync(global::System.Collections.Generic.IAsyncEnumerable<global::Connectrpc.Greet.V1.GreetRequest> requests, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/connectrpc.greet.v1.GreetService/GreetEveryone is not implemented");
+
+        /// <summary>Serves <c>Chat</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Collections.Generic.IAsyncEnumerable<global::Connectrpc.Greet.V1.GreetResponse> ChatAsync(global::System.Collections.Generic.IAsyncEnumerable<global::Connectrpc.Greet.V1.GreetRequest> requests, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/connectrpc.greet.v1.GreetService/Chat is not implemented");
     }
 
     /// <summary>A client for <c>connectrpc.greet.v1.GreetService</c>.</summary>

@@ -52,8 +52,19 @@ namespace Internal.V1
             where TService : class, global::Internal.V1.IHiddenService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Internal.V1.HiddenServiceConnect.Descriptor;
             binder.AddUnary(global::Internal.V1.HiddenServiceConnect.HideMethod, static (service, request, context) => service.HideAsync(request, context));
         }
+    }
+
+    /// <summary>A base for implementations of <c>internal.v1.HiddenService</c>: every method not overridden answers <c>unimplemented</c>, so methods added to the service later do not break the build.</summary>
+    /// <remarks>Map it as the interface: <c>MapConnectService&lt;TImplementation&gt;(IHiddenService.BindService)</c>. Implement <see cref="IHiddenService"/> directly instead to have the compiler list every method.</remarks>
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc-gen-connect-csharp", null)]
+    internal abstract partial class HiddenServiceBase : global::Internal.V1.IHiddenService
+    {
+        /// <summary>Serves <c>Hide</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Threading.Tasks.Task<global::Internal.V1.Secret> HideAsync(global::Internal.V1.Secret request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/internal.v1.HiddenService/Hide is not implemented");
     }
 
     /// <summary>A client for <c>internal.v1.HiddenService</c>.</summary>

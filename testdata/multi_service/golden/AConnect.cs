@@ -52,8 +52,19 @@ namespace Multi.V1
             where TService : class, global::Multi.V1.IAlphaService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Multi.V1.AlphaServiceConnect.Descriptor;
             binder.AddUnary(global::Multi.V1.AlphaServiceConnect.AlphaMethod, static (service, request, context) => service.AlphaAsync(request, context));
         }
+    }
+
+    /// <summary>A base for implementations of <c>multi.v1.AlphaService</c>: every method not overridden answers <c>unimplemented</c>, so methods added to the service later do not break the build.</summary>
+    /// <remarks>Map it as the interface: <c>MapConnectService&lt;TImplementation&gt;(IAlphaService.BindService)</c>. Implement <see cref="IAlphaService"/> directly instead to have the compiler list every method.</remarks>
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc-gen-connect-csharp", null)]
+    public abstract partial class AlphaServiceBase : global::Multi.V1.IAlphaService
+    {
+        /// <summary>Serves <c>Alpha</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Threading.Tasks.Task<global::Multi.V1.Empty> AlphaAsync(global::Multi.V1.Empty request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/multi.v1.AlphaService/Alpha is not implemented");
     }
 
     /// <summary>A client for <c>multi.v1.AlphaService</c>.</summary>
@@ -158,9 +169,24 @@ namespace Multi.V1
             where TService : class, global::Multi.V1.IBetaService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Multi.V1.BetaServiceConnect.Descriptor;
             binder.AddUnary(global::Multi.V1.BetaServiceConnect.BetaMethod, static (service, request, context) => service.BetaAsync(request, context));
             binder.AddServerStreaming(global::Multi.V1.BetaServiceConnect.BetaStreamMethod, static (service, request, context) => service.BetaStreamAsync(request, context));
         }
+    }
+
+    /// <summary>A base for implementations of <c>multi.v1.BetaService</c>: every method not overridden answers <c>unimplemented</c>, so methods added to the service later do not break the build.</summary>
+    /// <remarks>Map it as the interface: <c>MapConnectService&lt;TImplementation&gt;(IBetaService.BindService)</c>. Implement <see cref="IBetaService"/> directly instead to have the compiler list every method.</remarks>
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc-gen-connect-csharp", null)]
+    public abstract partial class BetaServiceBase : global::Multi.V1.IBetaService
+    {
+        /// <summary>Serves <c>Beta</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Threading.Tasks.Task<global::Multi.V1.Empty> BetaAsync(global::Multi.V1.Empty request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/multi.v1.BetaService/Beta is not implemented");
+
+        /// <summary>Serves <c>BetaStream</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Collections.Generic.IAsyncEnumerable<global::Multi.V1.Empty> BetaStreamAsync(global::Multi.V1.Empty request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/multi.v1.BetaService/BetaStream is not implemented");
     }
 
     /// <summary>A client for <c>multi.v1.BetaService</c>.</summary>
@@ -247,7 +273,15 @@ namespace Multi.V1
             where TService : class, global::Multi.V1.IEmptyService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Multi.V1.EmptyServiceConnect.Descriptor;
         }
+    }
+
+    /// <summary>A base for implementations of <c>multi.v1.EmptyService</c>: every method not overridden answers <c>unimplemented</c>, so methods added to the service later do not break the build.</summary>
+    /// <remarks>Map it as the interface: <c>MapConnectService&lt;TImplementation&gt;(IEmptyService.BindService)</c>. Implement <see cref="IEmptyService"/> directly instead to have the compiler list every method.</remarks>
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc-gen-connect-csharp", null)]
+    public abstract partial class EmptyServiceBase : global::Multi.V1.IEmptyService
+    {
     }
 
     /// <summary>

@@ -52,8 +52,19 @@ namespace Multi.V1
             where TService : class, global::Multi.V1.IGammaService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Multi.V1.GammaServiceConnect.Descriptor;
             binder.AddUnary(global::Multi.V1.GammaServiceConnect.GammaMethod, static (service, request, context) => service.GammaAsync(request, context));
         }
+    }
+
+    /// <summary>A base for implementations of <c>multi.v1.GammaService</c>: every method not overridden answers <c>unimplemented</c>, so methods added to the service later do not break the build.</summary>
+    /// <remarks>Map it as the interface: <c>MapConnectService&lt;TImplementation&gt;(IGammaService.BindService)</c>. Implement <see cref="IGammaService"/> directly instead to have the compiler list every method.</remarks>
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc-gen-connect-csharp", null)]
+    public abstract partial class GammaServiceBase : global::Multi.V1.IGammaService
+    {
+        /// <summary>Serves <c>Gamma</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Threading.Tasks.Task<global::Multi.V1.Empty> GammaAsync(global::Multi.V1.Empty request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/multi.v1.GammaService/Gamma is not implemented");
     }
 
     /// <summary>A client for <c>multi.v1.GammaService</c>.</summary>

@@ -86,10 +86,35 @@ namespace Acme.Orders.V1
             where TService : class, global::Acme.Orders.V1.IOrderService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Acme.Orders.V1.OrderServiceConnect.Descriptor;
             binder.AddUnary(global::Acme.Orders.V1.OrderServiceConnect.QuoteRangeMethod, static (service, request, context) => service.QuoteRangeAsync(request, context));
             binder.AddUnary(global::Acme.Orders.V1.OrderServiceConnect.GetOrderV2XMethod, static (service, request, context) => service.GetOrderV2XAsync(request, context));
             binder.AddServerStreaming(global::Acme.Orders.V1.OrderServiceConnect.ListOrdersMethod, static (service, request, context) => service.ListOrdersAsync(request, context));
         }
+    }
+
+    /// <summary>A base for implementations of <c>acme.orders.v1.order_service</c>: every method not overridden answers <c>unimplemented</c>, so methods added to the service later do not break the build.</summary>
+    /// <remarks>Map it as the interface: <c>MapConnectService&lt;TImplementation&gt;(IOrderService.BindService)</c>. Implement <see cref="IOrderService"/> directly instead to have the compiler list every method.</remarks>
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc-gen-connect-csharp", null)]
+    public abstract partial class OrderServiceBase : global::Acme.Orders.V1.IOrderService
+    {
+        /// <summary>
+        /// Nested type from another package as the request.
+        /// </summary>
+        /// <remarks>Unless overridden, fails with <c>unimplemented</c>.</remarks>
+        public virtual global::System.Threading.Tasks.Task<global::Acme.Shared.Money.Money> QuoteRangeAsync(global::Acme.Shared.Money.Money.Types.Range request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/acme.orders.v1.order_service/quote_range is not implemented");
+
+        /// <summary>
+        /// Nested type from this package.
+        /// </summary>
+        /// <remarks>Unless overridden, fails with <c>unimplemented</c>.</remarks>
+        public virtual global::System.Threading.Tasks.Task<global::Acme.Orders.V1.Order> GetOrderV2XAsync(global::Acme.Orders.V1.Order.Types.Lookup request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/acme.orders.v1.order_service/get_order_v2x is not implemented");
+
+        /// <summary>Serves <c>list_orders</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Collections.Generic.IAsyncEnumerable<global::Acme.Orders.V1.Order.Types.Line> ListOrdersAsync(global::Acme.Orders.V1.Order.Types.Lookup request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/acme.orders.v1.order_service/list_orders is not implemented");
     }
 
     /// <summary>A client for <c>acme.orders.v1.order_service</c>.</summary>

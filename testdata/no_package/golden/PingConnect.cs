@@ -66,9 +66,24 @@ public partial interface IPingService
         where TService : class, global::IPingService
     {
         global::System.ArgumentNullException.ThrowIfNull(binder);
+        binder.Descriptor = global::PingServiceConnect.Descriptor;
         binder.AddUnary(global::PingServiceConnect.PingMethod, static (service, request, context) => service.PingAsync(request, context));
         binder.AddBidiStreaming(global::PingServiceConnect.PingStreamMethod, static (service, requests, context) => service.PingStreamAsync(requests, context));
     }
+}
+
+/// <summary>A base for implementations of <c>PingService</c>: every method not overridden answers <c>unimplemented</c>, so methods added to the service later do not break the build.</summary>
+/// <remarks>Map it as the interface: <c>MapConnectService&lt;TImplementation&gt;(IPingService.BindService)</c>. Implement <see cref="IPingService"/> directly instead to have the compiler list every method.</remarks>
+[global::System.CodeDom.Compiler.GeneratedCode("protoc-gen-connect-csharp", null)]
+public abstract partial class PingServiceBase : global::IPingService
+{
+    /// <summary>Serves <c>Ping</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+    public virtual global::System.Threading.Tasks.Task<global::PingResponse> PingAsync(global::PingRequest request, global::ConnectRpc.RequestContext context)
+        => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/PingService/Ping is not implemented");
+
+    /// <summary>Serves <c>PingStream</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+    public virtual global::System.Collections.Generic.IAsyncEnumerable<global::PingResponse> PingStreamAsync(global::System.Collections.Generic.IAsyncEnumerable<global::PingRequest> requests, global::ConnectRpc.RequestContext context)
+        => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/PingService/PingStream is not implemented");
 }
 
 /// <summary>

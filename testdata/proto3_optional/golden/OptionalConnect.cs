@@ -52,8 +52,19 @@ namespace Opt.V1.Api
             where TService : class, global::Opt.V1.Api.ISearchService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Opt.V1.Api.SearchServiceConnect.Descriptor;
             binder.AddUnary(global::Opt.V1.Api.SearchServiceConnect.SearchMethod, static (service, request, context) => service.SearchAsync(request, context));
         }
+    }
+
+    /// <summary>A base for implementations of <c>opt.v1.SearchService</c>: every method not overridden answers <c>unimplemented</c>, so methods added to the service later do not break the build.</summary>
+    /// <remarks>Map it as the interface: <c>MapConnectService&lt;TImplementation&gt;(ISearchService.BindService)</c>. Implement <see cref="ISearchService"/> directly instead to have the compiler list every method.</remarks>
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc-gen-connect-csharp", null)]
+    public abstract partial class SearchServiceBase : global::Opt.V1.Api.ISearchService
+    {
+        /// <summary>Serves <c>Search</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Threading.Tasks.Task<global::Opt.V1.Api.SearchResponse> SearchAsync(global::Opt.V1.Api.SearchRequest request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/opt.v1.SearchService/Search is not implemented");
     }
 
     /// <summary>A client for <c>opt.v1.SearchService</c>.</summary>

@@ -66,9 +66,24 @@ namespace Serveronly.V1
             where TService : class, global::Serveronly.V1.ILocalService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Serveronly.V1.LocalServiceConnect.Descriptor;
             binder.AddUnary(global::Serveronly.V1.LocalServiceConnect.ServeMethod, static (service, request, context) => service.ServeAsync(request, context));
             binder.AddClientStreaming(global::Serveronly.V1.LocalServiceConnect.FeedMethod, static (service, requests, context) => service.FeedAsync(requests, context));
         }
+    }
+
+    /// <summary>A base for implementations of <c>serveronly.v1.LocalService</c>: every method not overridden answers <c>unimplemented</c>, so methods added to the service later do not break the build.</summary>
+    /// <remarks>Map it as the interface: <c>MapConnectService&lt;TImplementation&gt;(ILocalService.BindService)</c>. Implement <see cref="ILocalService"/> directly instead to have the compiler list every method.</remarks>
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc-gen-connect-csharp", null)]
+    public abstract partial class LocalServiceBase : global::Serveronly.V1.ILocalService
+    {
+        /// <summary>Serves <c>Serve</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Threading.Tasks.Task<global::Serveronly.V1.Msg> ServeAsync(global::Serveronly.V1.Msg request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/serveronly.v1.LocalService/Serve is not implemented");
+
+        /// <summary>Serves <c>Feed</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Threading.Tasks.Task<global::Serveronly.V1.Msg> FeedAsync(global::System.Collections.Generic.IAsyncEnumerable<global::Serveronly.V1.Msg> requests, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/serveronly.v1.LocalService/Feed is not implemented");
     }
 }
 

@@ -110,12 +110,39 @@ namespace Wkt.V1
             where TService : class, global::Wkt.V1.IClockService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Wkt.V1.ClockServiceConnect.Descriptor;
             binder.AddUnary(global::Wkt.V1.ClockServiceConnect.NowMethod, static (service, request, context) => service.NowAsync(request, context));
             binder.AddUnary(global::Wkt.V1.ClockServiceConnect.EchoMethod, static (service, request, context) => service.EchoAsync(request, context));
             binder.AddUnary(global::Wkt.V1.ClockServiceConnect.DescribeMethod, static (service, request, context) => service.DescribeAsync(request, context));
             binder.AddServerStreaming(global::Wkt.V1.ClockServiceConnect.TicksMethod, static (service, request, context) => service.TicksAsync(request, context));
             binder.AddUnary(global::Wkt.V1.ClockServiceConnect.ResetMethod, static (service, request, context) => service.ResetAsync(request, context));
         }
+    }
+
+    /// <summary>A base for implementations of <c>wkt.v1.ClockService</c>: every method not overridden answers <c>unimplemented</c>, so methods added to the service later do not break the build.</summary>
+    /// <remarks>Map it as the interface: <c>MapConnectService&lt;TImplementation&gt;(IClockService.BindService)</c>. Implement <see cref="IClockService"/> directly instead to have the compiler list every method.</remarks>
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc-gen-connect-csharp", null)]
+    public abstract partial class ClockServiceBase : global::Wkt.V1.IClockService
+    {
+        /// <summary>Serves <c>Now</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Threading.Tasks.Task<global::Google.Protobuf.WellKnownTypes.Timestamp> NowAsync(global::Google.Protobuf.WellKnownTypes.Empty request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/wkt.v1.ClockService/Now is not implemented");
+
+        /// <summary>Serves <c>Echo</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Threading.Tasks.Task<global::Google.Protobuf.WellKnownTypes.StringValue> EchoAsync(global::Google.Protobuf.WellKnownTypes.StringValue request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/wkt.v1.ClockService/Echo is not implemented");
+
+        /// <summary>Serves <c>Describe</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Threading.Tasks.Task<global::Google.Protobuf.WellKnownTypes.Any> DescribeAsync(global::Google.Protobuf.WellKnownTypes.Struct request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/wkt.v1.ClockService/Describe is not implemented");
+
+        /// <summary>Serves <c>Ticks</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Collections.Generic.IAsyncEnumerable<global::Google.Protobuf.WellKnownTypes.Timestamp> TicksAsync(global::Google.Protobuf.WellKnownTypes.Empty request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/wkt.v1.ClockService/Ticks is not implemented");
+
+        /// <summary>Serves <c>Reset</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Threading.Tasks.Task<global::Google.Protobuf.WellKnownTypes.Empty> ResetAsync(global::Wkt.V1.Tick request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/wkt.v1.ClockService/Reset is not implemented");
     }
 
     /// <summary>

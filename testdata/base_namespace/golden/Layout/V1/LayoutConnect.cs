@@ -54,8 +54,19 @@ namespace Acme.Layout.V1
             where TService : class, global::Acme.Layout.V1.ILayoutService
         {
             global::System.ArgumentNullException.ThrowIfNull(binder);
+            binder.Descriptor = global::Acme.Layout.V1.LayoutServiceConnect.Descriptor;
             binder.AddUnary(global::Acme.Layout.V1.LayoutServiceConnect.PlaceMethod, static (service, request, context) => service.PlaceAsync(request, context));
         }
+    }
+
+    /// <summary>A base for implementations of <c>acme.layout.v1.LayoutService</c>: every method not overridden answers <c>unimplemented</c>, so methods added to the service later do not break the build.</summary>
+    /// <remarks>Map it as the interface: <c>MapConnectService&lt;TImplementation&gt;(ILayoutService.BindService)</c>. Implement <see cref="ILayoutService"/> directly instead to have the compiler list every method.</remarks>
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc-gen-connect-csharp", null)]
+    public abstract partial class LayoutServiceBase : global::Acme.Layout.V1.ILayoutService
+    {
+        /// <summary>Serves <c>Place</c>: unless overridden, fails with <c>unimplemented</c>.</summary>
+        public virtual global::System.Threading.Tasks.Task<global::Acme.Layout.V1.Spot> PlaceAsync(global::Acme.Layout.V1.Spot request, global::ConnectRpc.RequestContext context)
+            => throw new global::ConnectRpc.ConnectException(global::ConnectRpc.Code.Unimplemented, "/acme.layout.v1.LayoutService/Place is not implemented");
     }
 
     /// <summary>
