@@ -7,12 +7,11 @@ namespace ConnectRpc.Plugin.Tests;
 
 /// <summary>
 /// The four packages, packed once for the package tests (<see cref="PackageTests"/>) into a local feed in a
-/// temporary folder, beside a <c>nuget.config</c> that makes that feed the only source of these packages (and
-/// of the ones below; nuget.org serves the rest, which is the quick start's test project's test packages) and a
-/// folder of its own the global packages folder: projects restored there see exactly these packages. Their third-party
-/// dependencies (Google.Protobuf, Google.Protobuf.Tools), and grpc-dotnet's packages for the test beside
-/// Grpc.Tools, are copied into the feed from this machine's NuGet cache, where the repository's own restore put
-/// them, so nothing is downloaded.
+/// temporary folder, beside a <c>nuget.config</c> that makes that feed the only source of these packages
+/// (package source mapping) and a folder of its own the global packages folder: projects restored there see
+/// exactly these packages, never an older copy of the same version. Every other package (Google.Protobuf,
+/// Grpc.Tools, Microsoft.Extensions.*) comes from this machine's NuGet cache, where the repository's own restore
+/// put it, as a package source; nuget.org serves only what that lacks (the quick start's test packages).
 /// </summary>
 public sealed class PackageFixture : IAsyncLifetime
 {
@@ -72,27 +71,6 @@ public sealed class PackageFixture : IAsyncLifetime
                 DotnetEnvironment);
         }
 
-        // Our packages' dependencies, and grpc-dotnet's packages for the test beside Grpc.Tools, with theirs.
-        var wanted = new Queue<(string Id, string Version)>(
-            PackageIds.SelectMany(Dependencies).Concat(GrpcPackages.Select(id => (id, CentralVersion(id)))));
-        var copied = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        while (wanted.TryDequeue(out (string Id, string Version) package))
-        {
-            if (PackageIds.Contains(package.Id) || !copied.Add(package.Id))
-            {
-                continue;
-            }
-
-            string folder = Path.Combine(MachineCache, package.Id.ToLowerInvariant(), package.Version);
-            string name = $"{package.Id.ToLowerInvariant()}.{package.Version}.nupkg";
-            Assert.True(File.Exists(Path.Combine(folder, name)), $"{Path.Combine(folder, name)} is missing: restore the repository first (make test does).");
-            File.Copy(Path.Combine(folder, name), Path.Combine(Feed, name), overwrite: true);
-            foreach ((string id, string version) in NuspecDependencies(XElement.Load(Path.Combine(folder, $"{package.Id.ToLowerInvariant()}.nuspec")), "net10.0"))
-            {
-                wanted.Enqueue((id, version));
-            }
-        }
-
         File.WriteAllText(NuGetConfig, $"""
             <?xml version="1.0" encoding="utf-8"?>
             <configuration>
@@ -102,14 +80,16 @@ public sealed class PackageFixture : IAsyncLifetime
               <packageSources>
                 <clear />
                 <add key="local" value="{Feed}" />
+                <add key="machine" value="{MachineCache}" />
                 <add key="nuget.org" value="https://api.nuget.org/v3/index.json" />
               </packageSources>
               <packageSourceMapping>
                 <packageSource key="local">
                   <package pattern="ConnectRpc*" />
                   <package pattern="protoc-gen-connect-csharp" />
-                  <package pattern="Google.Protobuf*" />
-                  <package pattern="Grpc.*" />
+                </packageSource>
+                <packageSource key="machine">
+                  <package pattern="*" />
                 </packageSource>
                 <packageSource key="nuget.org">
                   <package pattern="*" />
@@ -143,13 +123,16 @@ public sealed class PackageFixture : IAsyncLifetime
         return XElement.Load(stream);
     }
 
-    public IEnumerable<(string Id, string Version)> Dependencies(string id) => NuspecDependencies(Nuspec(id), null);
-
-    /// <summary>A nuspec's dependencies (of one target framework's group, if given), at their lowest version.</summary>
-    private static IEnumerable<(string Id, string Version)> NuspecDependencies(XElement nuspec, string? targetFramework) =>
-        nuspec.Descendants().Where(e => e.Name.LocalName == "dependency")
-            .Where(e => targetFramework is null || (string?)e.Parent?.Attribute("targetFramework") is not { } tfm || tfm.Equals(targetFramework, StringComparison.OrdinalIgnoreCase))
+    /// <summary>A package's dependencies, at their lowest version.</summary>
+    public IEnumerable<(string Id, string Version)> Dependencies(string id) =>
+        Nuspec(id).Descendants().Where(e => e.Name.LocalName == "dependency")
             .Select(e => ((string)e.Attribute("id")!, ((string)e.Attribute("version")!).Trim('[', '(', ']', ')').Split(',')[0].Trim()));
+
+    /// <summary>What a project's package depends on: its package references that are not private, at their versions.</summary>
+    public static IEnumerable<(string Id, string Version)> ProjectPackageReferences(string project) =>
+        XDocument.Load(Path.Combine(TestEnvironment.RepoRoot, project)).Descendants("PackageReference")
+            .Where(e => (string?)e.Attribute("PrivateAssets") != "all")
+            .Select(e => ((string)e.Attribute("Include")!, CentralVersion((string)e.Attribute("Include")!)));
 
     /// <summary>The grpc-dotnet packages of the test beside Grpc.Tools, at the repository's versions.</summary>
     public static readonly string[] GrpcPackages = ["Grpc.Tools", "Grpc.AspNetCore.Server"];

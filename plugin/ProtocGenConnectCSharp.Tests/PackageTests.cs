@@ -272,7 +272,10 @@ public sealed partial class PackageTests(PackageFixture packages)
             Assert.Contains($"lib/net10.0/{id}.pdb", Entries(Path.ChangeExtension(packages.PackagePath(id), ".snupkg")));
         }
 
-        Assert.Equal([("Google.Protobuf", PackageFixture.CentralVersion("Google.Protobuf"))], packages.Dependencies("ConnectRpc"));
+        Assert.Equal(
+            PackageFixture.ProjectPackageReferences("runtime/ConnectRpc/ConnectRpc.csproj").Order(),
+            packages.Dependencies("ConnectRpc").Order());
+        Assert.Contains(("Google.Protobuf", PackageFixture.CentralVersion("Google.Protobuf")), packages.Dependencies("ConnectRpc"));
         Assert.Equal([("ConnectRpc", PackageFixture.Version)], packages.Dependencies("ConnectRpc.AspNetCore"));
         Assert.Contains(packages.Nuspec("ConnectRpc.AspNetCore").Descendants(), e => e.Name.LocalName == "frameworkReference" && (string?)e.Attribute("name") == "Microsoft.AspNetCore.App");
 
