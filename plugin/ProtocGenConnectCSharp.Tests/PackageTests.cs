@@ -33,9 +33,9 @@ public sealed partial class PackageTests(PackageFixture packages)
         }
 
         // An import from another folder, a well-known type (greet.proto's Timestamp) and streaming (GreetMany, Tail).
-        string shared = Path.Combine(app, "shared", "acme", "audit", "v1");
-        Directory.CreateDirectory(shared);
-        File.WriteAllText(Path.Combine(shared, "audit.proto"), """
+        string common = Path.Combine(app, "common", "acme", "audit", "v1");
+        Directory.CreateDirectory(common);
+        File.WriteAllText(Path.Combine(common, "audit.proto"), """
             syntax = "proto3";
             package acme.audit.v1;
             import "google/protobuf/duration.proto";
@@ -56,8 +56,8 @@ public sealed partial class PackageTests(PackageFixture packages)
         string serverProject = Path.Combine(app, "Greet.Server", "Greet.Server.csproj");
         InsertIntoProject(serverProject, """
             <ItemGroup>
-              <Protobuf Include="admin/**/*.proto" ProtoRoot="admin" AdditionalImportDirs="../shared" Access="Internal" />
-              <Protobuf Include="../shared/**/*.proto" ProtoRoot="../shared" GrpcServices="None" Access="Internal" />
+              <Protobuf Include="admin/**/*.proto" ProtoRoot="admin" AdditionalImportDirs="../common" Access="Internal" />
+              <Protobuf Include="../common/**/*.proto" ProtoRoot="../common" GrpcServices="None" Access="Internal" />
             </ItemGroup>
             """);
 
@@ -84,7 +84,7 @@ public sealed partial class PackageTests(PackageFixture packages)
         Assert.Equal(generated, GeneratedFiles(serverObj));
 
         // An imported file changed: what imports it is generated again, and nothing else.
-        File.SetLastWriteTimeUtc(Path.Combine(shared, "audit.proto"), DateTime.UtcNow.AddSeconds(1));
+        File.SetLastWriteTimeUtc(Path.Combine(common, "audit.proto"), DateTime.UtcNow.AddSeconds(1));
         await packages.DotnetCheckedAsync(["build", "Greet.Server", "--disable-build-servers"], app);
         Dictionary<string, DateTime> after = GeneratedFiles(serverObj);
         Assert.Equal(generated.Keys.Order(), after.Keys.Order());
