@@ -9,12 +9,6 @@ namespace ConnectRpc.AspNetCore.Internal;
 
 /// <summary>
 /// What a call on the server shares whatever the protocol: the request headers and the
-/// deadline, the handler's context, compression, enveloped reading and the size limits.
-/// A protocol adds how the call starts (<see cref="Start"/>), how messages are written and
-/// how the call ends (<see cref="FinishAsync"/>).
-/// </summary>
-/// <summary>
-/// What a call on the server shares whatever the protocol: the request headers and the
 /// deadline, the handler's context, enveloped reading and the size limits. A protocol reads
 /// its own headers (its timeout when it makes the call, the rest in <see cref="ReadProtocolHeaders"/>)
 /// and adds how messages are written and how the call ends (<see cref="FinishAsync"/>).
