@@ -94,6 +94,19 @@ public sealed partial class PackageTests(PackageFixture packages)
             Assert.True(dependsOnAudit == (time != generated[file]), $"{file}: regenerated {time != generated[file]}");
         }
 
+        // A machine the package ships no plugin executable for (Windows arm64, musl Linux): the same managed
+        // plugin behind an app host made from the running SDK's own template writes the same code. Forced here,
+        // where linux-x64 is shipped.
+        string clientObj = Path.Combine(app, "Greet.Client", "obj");
+        Dictionary<string, DateTime> shippedTimes = GeneratedFiles(clientObj);
+        Dictionary<string, string> shipped = shippedTimes.Keys.ToDictionary(f => f, File.ReadAllText);
+        await packages.DotnetCheckedAsync(["build", "Greet.Client", "--disable-build-servers", "-p:ConnectRpcPluginFromSdkAppHost=true"], app);
+        Assert.Single(Directory.EnumerateFiles(clientObj, "protoc-gen-connect-csharp", SearchOption.AllDirectories),
+            f => f.Replace('\\', '/').Contains("/connectrpc/plugin/", StringComparison.Ordinal));
+        Dictionary<string, DateTime> sdkHostTimes = GeneratedFiles(clientObj);
+        Assert.All(sdkHostTimes, entry => Assert.NotEqual(shippedTimes[entry.Key], entry.Value)); // generated again, by that host
+        Assert.Equal(shipped, sdkHostTimes.Keys.ToDictionary(f => f, File.ReadAllText));
+
         // The quick start's test: the service in memory through WebApplicationFactory, unary and streaming
         // (and the template's own empty test).
         BufferedCommandResult tests = await packages.DotnetCheckedAsync(["test", "Greet.Tests", "--disable-build-servers"], app);
