@@ -99,10 +99,19 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
 
         // Where a client propagating call context finds this call (EnableCallContextPropagation).
         http.Features.Set(call);
-        HostString host = request.Host;
-        Activity? activity = traced
-            ? telemetry.StartCall(method, call.Context.Protocol, host.Host, host.Port, call.Context.RequestHeaders, _settings.TracedRequestMetadata)
-            : null;
+
+        // The Host header is parsed (and its host name cut out) only for a traced call, and once.
+        string? serverAddress = null;
+        int? serverPort = null;
+        Activity? activity = null;
+        if (traced)
+        {
+            HostString host = request.Host;
+            serverAddress = host.Host;
+            serverPort = host.Port;
+            activity = telemetry.StartCall(method, call.Context.Protocol, serverAddress, serverPort, call.Context.RequestHeaders, _settings.TracedRequestMetadata);
+        }
+
         ConnectException? error = null;
         try
         {
@@ -127,7 +136,7 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
         {
             if (logged)
             {
-                ServerLog.CallEnded(_logger, method.Procedure, error is null ? "ok" : error.Code.ToWireName(), Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                ServerLog.CallEnded(_logger, method.Procedure, RpcTelemetry.Outcome(error), Stopwatch.GetElapsedTime(start).TotalMilliseconds);
             }
 
             if (traced)
@@ -137,8 +146,8 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
                     start,
                     method,
                     call.Context.Protocol,
-                    host.Host,
-                    host.Port,
+                    serverAddress,
+                    serverPort,
                     error,
                     call.ResponseSlots.HeadersOrNull,
                     call.ResponseSlots.TrailersOrNull,

@@ -368,7 +368,7 @@ internal readonly struct ObservedCall
 
         if (settings.Logger is { } logger && logger.IsEnabled(LogLevel.Debug))
         {
-            ClientLog.CallEnded(logger, method.Procedure, failure is null ? "ok" : failure.Code.ToWireName(), Stopwatch.GetElapsedTime(_start).TotalMilliseconds);
+            ClientLog.CallEnded(logger, method.Procedure, RpcTelemetry.Outcome(failure), Stopwatch.GetElapsedTime(_start).TotalMilliseconds);
         }
 
         ClientCallSettings.Telemetry.EndCall(

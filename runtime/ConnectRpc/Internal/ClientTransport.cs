@@ -13,7 +13,7 @@ internal readonly record struct ClientCallInfo(Headers RequestHeaders, CallLifet
     /// <summary>When the call must end, or null.</summary>
     public DateTimeOffset? Deadline => Lifetime.Deadline;
 
-    /// <summary>The time left at the start of the call (for timeout headers), or null.</summary>
+    /// <summary>The call's timeout as it started, or null; timeout headers use <see cref="CallLifetime.TimeLeft"/>.</summary>
     public TimeSpan? Timeout => Lifetime.Timeout;
 }
 

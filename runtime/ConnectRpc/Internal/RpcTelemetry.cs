@@ -150,6 +150,9 @@ internal sealed class RpcTelemetry
         }
     }
 
+    /// <summary>How a call ended, for the debug logs of either side: <c>ok</c> or the error's code.</summary>
+    public static string Outcome(ConnectException? error) => error is null ? "ok" : error.Code.ToWireName();
+
     /// <summary><c>connectrpc</c> for Connect, <c>grpc</c> for gRPC and gRPC-Web.</summary>
     public static string SystemName(Protocol protocol) => protocol == Protocol.Connect ? "connectrpc" : "grpc";
 
