@@ -7,7 +7,7 @@ namespace ConnectRpc.AspNetCore;
 /// Connect, gRPC-Web (and, from other clients, gRPC) endpoints: the methods, the request headers
 /// the protocols send, and the response headers a client must read. Combine them with the
 /// application's own names, or let
-/// <see cref="Microsoft.AspNetCore.Cors.Infrastructure.ConnectCorsPolicyBuilderExtensions.WithConnectCors(Microsoft.AspNetCore.Cors.Infrastructure.CorsPolicyBuilder)"/>
+/// <see cref="Microsoft.AspNetCore.Builder.ConnectCorsPolicyBuilderExtensions.WithConnectCors(Microsoft.AspNetCore.Cors.Infrastructure.CorsPolicyBuilder)"/>
 /// add them all to an ASP.NET Core CORS policy.
 /// </summary>
 /// <example>
@@ -60,7 +60,8 @@ public static class ConnectCors
     /// The response headers a browser client must be able to read: gRPC-Web's status, message and
     /// error details (in the headers of a response without messages), and the compression each
     /// protocol names (<c>Grpc-Encoding</c>, <c>Grpc-Accept-Encoding</c>, <c>Connect-Content-Encoding</c>,
-    /// <c>Connect-Accept-Encoding</c>, <c>Content-Encoding</c>). Without them a browser hides these
+    /// <c>Connect-Accept-Encoding</c>, <c>Content-Encoding</c>, and <c>Accept-Encoding</c>, which a Connect
+    /// unary response carries to name the compressions the server accepts). Without them a browser hides these
     /// headers from the script, which then reports a call that failed on the server as a protocol error.
     /// The application's own response headers and trailers are not in it: see <see cref="TrailerNames"/>.
     /// </summary>
@@ -72,7 +73,8 @@ public static class ConnectCors
         "Grpc-Accept-Encoding",
         "Connect-Content-Encoding",
         "Connect-Accept-Encoding",
-        "Content-Encoding");
+        "Content-Encoding",
+        "Accept-Encoding");
 
     /// <summary>
     /// How long a browser may cache a preflight's answer: two hours. A preflight is cached per

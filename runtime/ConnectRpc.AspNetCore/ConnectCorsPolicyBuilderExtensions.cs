@@ -1,8 +1,9 @@
 using ConnectRpc.AspNetCore;
+using Microsoft.AspNetCore.Cors.Infrastructure;
 
-// In the namespace of CorsPolicyBuilder, as ASP.NET Core's own policy methods are.
+// In the namespace of MapConnectService and UseCors, which web projects import implicitly: no using needed.
 #pragma warning disable IDE0130 // Namespace does not match folder structure
-namespace Microsoft.AspNetCore.Cors.Infrastructure;
+namespace Microsoft.AspNetCore.Builder;
 #pragma warning restore IDE0130
 
 /// <summary>Adds what Connect, gRPC-Web and gRPC need to an ASP.NET Core CORS policy (see <see cref="ConnectCors"/>).</summary>

@@ -54,11 +54,21 @@ builder.Services.AddSingleton<GreetService>();
 // (add your own with .AddCheck(...)). The bearer-token interceptor lets health and reflection through.
 builder.Services.AddConnectHealthChecks();
 
+// CORS, so that a page on any other origin can call the demo with connect-web (Connect or gRPC-Web).
+// Any origin is fine for a demo; a real service names its origins: policy.WithOrigins("https://app.example.com").
+// WithConnectCors allows the protocols' methods and headers and exposes their response headers;
+// the demo also exposes its greet-version header and trailer, and lets pages send the bearer token.
+builder.Services.AddCors(cors => cors.AddDefaultPolicy(policy => policy
+    .AllowAnyOrigin()
+    .WithConnectCors(responseHeaders: ["Greet-Version"], responseTrailers: ["Greet-Version"])
+    .WithHeaders("Authorization")));
+
 // The server's RPC spans, one console line each when they end. A real service would hand the
 // source to OpenTelemetry instead (AddSource("ConnectRpc.AspNetCore")); see the README.
 using ActivityListener? spans = settings.Trace ? TraceToConsole() : null;
 
 WebApplication app = builder.Build();
+app.UseCors(); // the default policy above, for every endpoint; it answers preflights itself
 app.MapConnectService<GreetService>(IGreetService.BindService);
 app.MapConnectHealthService();
 app.MapConnectReflectionService(); // buf curl and grpcurl need no schema
