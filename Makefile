@@ -24,7 +24,7 @@ FUZZ_SECONDS ?= 60
 # make load LOAD_SCALE=8: multiplies the load test's stream count (1,500 at scale 1) and its time windows.
 LOAD_SCALE ?= 4
 
-.PHONY: help plugin protoc tools interop generate examples demo serve test fuzz load golden bench bench-quick bench-tools clean pack
+.PHONY: help plugin protoc tools interop browser generate examples demo serve test fuzz load golden bench bench-quick bench-tools clean pack
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-10s %s\n", $$1, $$2 }'
@@ -79,7 +79,17 @@ interop/node_modules/.package-lock.json: interop/package.json interop/package-lo
 $(INTEROP_GEN): $(BUF) interop/node_modules/.package-lock.json interop/buf.gen.yaml testdata/greet/proto/connectrpc/greet/v1/greet.proto
 	cd interop && ../$(BUF) generate ../testdata/greet/proto --template buf.gen.yaml
 
-interop: $(INTEROP_GEN) ## Install the connect-node interop peer (interop/) from its lockfile and generate its code
+# The browser test's page: connect-web bundled by esbuild (both pinned by interop/package-lock.json).
+BROWSER_BUNDLE := interop/browser/dist/page.js
+
+$(BROWSER_BUNDLE): $(INTEROP_GEN) interop/browser/build.mjs interop/browser/page.mjs interop/browser/index.html interop/codes.mjs
+	node interop/browser/build.mjs
+
+interop: $(INTEROP_GEN) $(BROWSER_BUNDLE) ## Install the interop peers (interop/: connect-node, the browser page) from their lockfile and generate their code
+
+# The browser test drives Debian's chromium (headless); installed with apt-get (as root) when missing.
+browser: interop ## Install chromium (apt-get) when missing, and build the browser test's page
+	@command -v chromium > /dev/null || { apt-get update -qq && apt-get install -y -qq chromium > /dev/null; }
 
 generate: plugin tools ## Generate the Greet demo's C# with buf into bin/gen (the path without MSBuild; the examples use ConnectRpc.Tools)
 	$(BUF) generate
@@ -127,7 +137,7 @@ serve: examples ## Run the Greet server (with health and reflection): http://127
 	$(GREET_SERVER) --http1-port $(HTTP1_PORT) --http2-port $(HTTP2_PORT)
 
 # pack first: the package tests pack again into a temporary feed, which then only repacks what make pack built.
-test: generate interop pack ## Run every test (the plugin tests run the published bin/ plugin through protoc and buf), then the demo
+test: generate interop browser pack ## Run every test (the plugin tests run the published bin/ plugin through protoc and buf), then the demo
 	$(BUF) lint
 	@status=0; CONNECT_PLUGIN=$(CURDIR)/$(PLUGIN) dotnet test ConnectPlugin.sln --nologo 2>&1 | tee bin/test.log || status=$$?; \
 	awk '/^(Passed|Failed)! / { for (i = 1; i <= NF; i++) { if ($$i == "Failed:") f += $$(i+1); if ($$i == "Passed:") p += $$(i+1) } } \

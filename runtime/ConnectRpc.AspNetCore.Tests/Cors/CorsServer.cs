@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Connectrpc.Greet.V1;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
@@ -20,7 +21,8 @@ internal static class CorsServer
     /// <summary>The request headers that steer <see cref="TestGreetService"/>, which a page may send.</summary>
     public static readonly string[] RequestHeaders = ["Acme-Tenant-Id", "X-Echo", "X-Echo-Bin", "X-Fail", "X-Detail", "X-Sleep-Ms"];
 
-    public static Task<KestrelHost> StartAsync(params string[] origins) => KestrelHost.StartAsync(
+    /// <summary>Starts the server; it allows <paramref name="origins"/>, and notes each request it gets in <paramref name="requests"/> ("POST /path from origin").</summary>
+    public static Task<KestrelHost> StartAsync(string[] origins, ConcurrentQueue<string>? requests = null) => KestrelHost.StartAsync(
         configure: null,
         tls: false,
         services => services.AddCors(cors => cors.AddDefaultPolicy(policy => policy
@@ -29,6 +31,11 @@ internal static class CorsServer
             .WithHeaders(RequestHeaders))),
         app =>
         {
+            app.Use((context, next) =>
+            {
+                requests?.Enqueue($"{context.Request.Method} {context.Request.Path} from {context.Request.Headers.Origin}");
+                return next(context);
+            });
             app.UseCors();
             app.MapConnectService<TestGreetService>(IGreetService.BindService);
         });

@@ -11,7 +11,7 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// <summary>Our greet service behind a <c>WithConnectCors</c> policy for <see cref="CorsTests.Origin"/>.</summary>
 public sealed class CorsGreetServer : KestrelFixture
 {
-    protected override Task<KestrelHost> StartAsync() => CorsServer.StartAsync(CorsTests.Origin);
+    protected override Task<KestrelHost> StartAsync() => CorsServer.StartAsync([CorsTests.Origin]);
 }
 
 /// <summary>
