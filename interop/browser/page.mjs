@@ -5,7 +5,8 @@
 // shows it in the page (what a screenshot shows).
 //
 // ?cases=main (default): unary (POST; and GET with the Connect transport), server streaming,
-// an error with details, and a deadline that expires, on both transports.
+// an error with details, a stream that fails after a message, a deadline that expires, and
+// the client-streaming and bidi calls connect-web refuses, on both transports.
 // ?cases=refused: one unary call on each transport, for a page on an origin the server's CORS
 // policy does not allow.
 import { ConnectError, createClient, decodeBinaryHeader, encodeBinaryHeader } from "@connectrpc/connect";
@@ -102,6 +103,23 @@ const serverStream = async (client, options, messages) => {
   }
 };
 
+async function* names() {
+  yield { name: "Ada" };
+  yield { name: "Grace" };
+}
+
+// Client streaming and bidi: connect-web refuses them (fetch cannot stream a request body).
+const clientStream = async (client, options, messages) => {
+  const response = await client.greetEveryone(names(), options);
+  messages.push(response.greeting);
+};
+
+const bidi = async (client, options, messages) => {
+  for await (const response of client.chat(names(), options)) {
+    messages.push(response.greeting);
+  }
+};
+
 function mainCases() {
   const cases = [];
   for (const kind of ["connect", "grpc-web"]) {
@@ -110,6 +128,8 @@ function mainCases() {
     cases.push(() => runCase(`${kind}/error-details`, kind, [["x-fail", "not_found"], ["x-detail", "the reason"]], 10_000, unary));
     cases.push(() => runCase(`${kind}/stream-error`, kind, [["x-fail", "resource_exhausted"]], 10_000, serverStream));
     cases.push(() => runCase(`${kind}/deadline`, kind, [["x-sleep-ms", "5000"]], 500, unary));
+    cases.push(() => runCase(`${kind}/client-stream`, kind, [], 10_000, clientStream));
+    cases.push(() => runCase(`${kind}/bidi`, kind, [], 10_000, bidi));
   }
   cases.push(() => runCase("connect-get/unary", "connect-get", [], 10_000, unary));
   return cases;
