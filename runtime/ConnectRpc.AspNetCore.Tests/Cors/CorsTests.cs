@@ -5,6 +5,7 @@ using ConnectRpc.Tests;
 using Google.Protobuf;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Cors.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace ConnectRpc.AspNetCore.Tests;
 
@@ -142,6 +143,26 @@ public sealed class CorsTests(CorsGreetServer server) : IClassFixture<CorsGreetS
     }
 
     [Fact]
+    public async Task A_named_policy_required_by_one_service_answers_that_services_preflights()
+    {
+        await using KestrelHost host = await KestrelHost.StartAsync(
+            configure: null,
+            tls: false,
+            services => services.AddCors(cors => cors.AddPolicy("browsers", policy => policy.WithOrigins(Origin).WithConnectCors())),
+            app =>
+            {
+                app.UseCors();
+                app.MapConnectService<TestGreetService>(IGreetService.BindService).RequireCors("browsers");
+            });
+
+        using HttpResponseMessage response = await PreflightAsync(host, Origin, "POST", "connect-protocol-version,content-type");
+
+        Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
+        Assert.Equal(Origin, Single(response, "Access-Control-Allow-Origin"));
+        Assert.Equal("7200", Single(response, "Access-Control-Max-Age"));
+    }
+
+    [Fact]
     public async Task A_response_to_another_origin_carries_no_CORS_headers()
     {
         using HttpRequestMessage request = Request("Connect unary");
@@ -155,9 +176,11 @@ public sealed class CorsTests(CorsGreetServer server) : IClassFixture<CorsGreetS
         Assert.False(response.Headers.Contains("Access-Control-Expose-Headers"));
     }
 
-    private async Task<HttpResponseMessage> PreflightAsync(string origin, string method, string headers)
+    private Task<HttpResponseMessage> PreflightAsync(string origin, string method, string headers) => PreflightAsync(_host, origin, method, headers);
+
+    private static async Task<HttpResponseMessage> PreflightAsync(KestrelHost host, string origin, string method, string headers)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Options, new Uri(_host.Http1Url, "/connectrpc.greet.v1.GreetService/Greet"));
+        using var request = new HttpRequestMessage(HttpMethod.Options, new Uri(host.Http1Url, "/connectrpc.greet.v1.GreetService/Greet"));
         request.Headers.Add("Origin", origin);
         request.Headers.Add("Access-Control-Request-Method", method);
         request.Headers.Add("Access-Control-Request-Headers", headers);
