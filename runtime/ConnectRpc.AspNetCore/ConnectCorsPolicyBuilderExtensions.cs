@@ -54,6 +54,8 @@ public static class ConnectCorsPolicyBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(responseHeaders);
         ArgumentNullException.ThrowIfNull(responseTrailers);
-        return policy.WithConnectCors().WithExposedHeaders([.. responseHeaders, .. ConnectCors.TrailerNames(responseTrailers)]);
+        // Once each: a name can be both a header and a trailer (the trailer's own name).
+        string[] exposed = [.. responseHeaders.Concat(ConnectCors.TrailerNames(responseTrailers)).Distinct(StringComparer.OrdinalIgnoreCase)];
+        return policy.WithConnectCors().WithExposedHeaders(exposed);
     }
 }
