@@ -4,7 +4,6 @@ using System.Text;
 using System.Text.Json;
 using CliWrap;
 using CliWrap.Buffered;
-using ConnectRpc.Tests;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.FileProviders;
 
@@ -56,7 +55,7 @@ public sealed class BrowserRun : IAsyncLifetime
     /// <summary>Processes still running with the run's chromium profile folder on their command line after the run (killed then).</summary>
     public List<string> LeftOver { get; } = [];
 
-    /// <summary>Whether the profile folder was still there after the run.</summary>
+    /// <summary>Whether the run's chromium profile folder could not be removed after it.</summary>
     public bool ProfileLeftOver { get; private set; }
 
     public async ValueTask InitializeAsync()
@@ -146,7 +145,6 @@ public sealed class BrowserRun : IAsyncLifetime
             Elapsed = stopwatch.Elapsed;
             StopLeftOvers(profile.FullName);
             profile.Refresh();
-            ProfileLeftOver = false;
             for (int attempt = 0; profile.Exists && attempt < 20; attempt++)
             {
                 try
@@ -161,6 +159,8 @@ public sealed class BrowserRun : IAsyncLifetime
 
                 profile.Refresh();
             }
+
+            ProfileLeftOver = profile.Exists;
         }
 
         Assert.True(result.ExitCode == 0, $"driver.mjs exited with {result.ExitCode}:\n{result.StandardError}");
