@@ -88,6 +88,9 @@ public abstract partial class Compressor
     {
         public override string Name => "gzip";
 
+        // RFC 1952: header (no name, no time, OS Unix), an empty final stored block, CRC-32 and size of zero.
+        private protected override byte[]? CompressedEmpty { get; } = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+
         public override Stream CreateCompressionStream(Stream output) => new GZipStream(output, CompressionLevel.Fastest, leaveOpen: true);
 
         public override Stream CreateDecompressionStream(Stream input) => new GZipStream(input, CompressionMode.Decompress, leaveOpen: true);
@@ -105,6 +108,9 @@ public abstract partial class Compressor
     private sealed class DeflateCompressor : Compressor
     {
         public override string Name => "deflate";
+
+        // RFC 1950: header (deflate, 32 KiB window), an empty final fixed block, Adler-32 of nothing (1).
+        private protected override byte[]? CompressedEmpty { get; } = [0x78, 0x9c, 3, 0, 0, 0, 0, 1];
 
         public override Stream CreateCompressionStream(Stream output) => new ZLibStream(output, CompressionLevel.Fastest, leaveOpen: true);
 

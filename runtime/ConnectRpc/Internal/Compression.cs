@@ -83,6 +83,12 @@ public abstract partial class Compressor
                     compressor.Write(segment.Span);
                 }
             }
+
+            if (target.Written == 0 && CompressedEmpty is { } empty)
+            {
+                // .NET's gzip and zlib streams write nothing at all for no input; a peer's decoder wants a whole (empty) stream.
+                target.Write(empty);
+            }
         }
         catch (Exception ex) when (ex is not ConnectException)
         {
@@ -170,9 +176,18 @@ public abstract partial class Compressor
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
+    /// <summary>
+    /// The whole compressed form of no bytes, for a built-in compressor whose stream writes nothing
+    /// when nothing is written to it; null when its stream is whole anyway.
+    /// </summary>
+    private protected virtual byte[]? CompressedEmpty => null;
+
     /// <summary>A write-only stream appending to an <see cref="IBufferWriter{T}"/>.</summary>
     private sealed class BufferWriterStream(IBufferWriter<byte> output) : Stream
     {
+        /// <summary>How many bytes were written.</summary>
+        public long Written { get; private set; }
+
         public override bool CanRead => false;
 
         public override bool CanSeek => false;
@@ -189,6 +204,7 @@ public abstract partial class Compressor
         {
             buffer.CopyTo(output.GetSpan(buffer.Length));
             output.Advance(buffer.Length);
+            Written += buffer.Length;
         }
 
         public override void Flush()
