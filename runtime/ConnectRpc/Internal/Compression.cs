@@ -84,7 +84,7 @@ public abstract partial class Compressor
                 }
             }
 
-            if (target.Written == 0 && CompressedEmpty is { } empty)
+            if (input.IsEmpty && target.Written == 0 && CompressedEmpty is { } empty)
             {
                 // .NET's gzip and zlib streams write nothing at all for no input; a peer's decoder wants a whole (empty) stream.
                 target.Write(empty);

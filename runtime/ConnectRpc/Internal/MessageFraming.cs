@@ -47,7 +47,16 @@ internal static class MessageFraming
             }
 
             var packed = new PooledBufferWriter(plain.WrittenCount / 2);
-            compressor!.Compress(plain.WrittenSequence, packed);
+            try
+            {
+                compressor!.Compress(plain.WrittenSequence, packed);
+            }
+            catch
+            {
+                packed.Dispose();
+                throw;
+            }
+
             plain.Dispose();
             return packed;
         }
