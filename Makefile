@@ -138,6 +138,7 @@ serve: examples ## Run the Greet server (with health and reflection): http://127
 
 # pack first: the package tests pack again into a temporary feed, which then only repacks what make pack built.
 test: generate interop browser pack ## Run every test (the plugin tests run the published bin/ plugin through protoc and buf), then the demo
+	@command -v zstd > /dev/null || { apt-get update -qq && apt-get install -y -qq zstd > /dev/null; } # ZstdWireTests' reference decoder
 	$(BUF) lint
 	@status=0; CONNECT_PLUGIN=$(CURDIR)/$(PLUGIN) dotnet test ConnectPlugin.sln --nologo 2>&1 | tee bin/test.log || status=$$?; \
 	awk '/^(Passed|Failed)! / { for (i = 1; i <= NF; i++) { if ($$i == "Failed:") f += $$(i+1); if ($$i == "Passed:") p += $$(i+1) } } \

@@ -61,7 +61,7 @@ internal static class ClientRun
             // No response compression, as between grpc-dotnet's client and server (its server
             // compresses only when configured to; ours follows the client's accept list).
             var options = new ConnectClientOptions { Protocol = Protocol.Grpc };
-            options.AcceptCompression.Clear();
+            options.Compressors.Clear();
             var client = new GreetServiceClient(url.ToString(), options);
             return kind == "unary"
                 ? async () => { _ = await client.GreetAsync(request); return 1; }

@@ -62,7 +62,7 @@ internal sealed class Report(bool quick, int rounds)
             Line($"");
             Line($"## Server streaming (1,000 messages of 1 KiB per call, gRPC over h2c, one call at a time)");
             Line($"");
-            Line($"Uncompressed on both sides, as grpc-dotnet's server answers by default (ours compresses what a client accepts, so our client clears `AcceptCompression`).");
+            Line($"Uncompressed on both sides, as grpc-dotnet's server answers by default (ours compresses what a client accepts, so our client clears `Compressors`).");
             Line($"");
             Line($"| contender | messages/s | **ratio** | rounds |");
             Line($"|---|---:|---:|---:|");

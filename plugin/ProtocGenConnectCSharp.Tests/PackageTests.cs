@@ -289,6 +289,7 @@ public sealed partial class PackageTests(PackageFixture packages)
             PackageFixture.ProjectPackageReferences("runtime/ConnectRpc/ConnectRpc.csproj").Order(),
             packages.Dependencies("ConnectRpc").Order());
         Assert.Contains(("Google.Protobuf", PackageFixture.CentralVersion("Google.Protobuf")), packages.Dependencies("ConnectRpc"));
+        Assert.Contains(("ZstdSharp.Port", PackageFixture.CentralVersion("ZstdSharp.Port")), packages.Dependencies("ConnectRpc")); // Compressor.Zstd
         Assert.Equal([("ConnectRpc", PackageFixture.Version)], packages.Dependencies("ConnectRpc.AspNetCore"));
         Assert.Contains(packages.Nuspec("ConnectRpc.AspNetCore").Descendants(), e => e.Name.LocalName == "frameworkReference" && (string?)e.Attribute("name") == "Microsoft.AspNetCore.App");
 

@@ -66,6 +66,19 @@ public sealed class ConnectServerOptions
         set => _compressMinBytes = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(CompressMinBytes), value, "The size must not be negative.");
     }
 
+    /// <summary>
+    /// The compressions the server reads and may answer with. A request in an encoding not
+    /// listed fails with <see cref="Code.Unimplemented"/>, naming the ones listed; the list
+    /// is also the accept header of responses. The response takes the request's encoding, else
+    /// the first encoding of the client's accept list that is listed here: the client's order
+    /// decides, not this one. Default: <see cref="Compressor.Gzip"/>,
+    /// <see cref="Compressor.Brotli"/>, <see cref="Compressor.Zstd"/>,
+    /// <see cref="Compressor.Deflate"/>. Add an application's own <see cref="Compressor"/>, or
+    /// clear the list to read and send only uncompressed messages. Null entries and names listed
+    /// twice (in any case) fail <c>MapConnectService</c> with an <see cref="ArgumentException"/>.
+    /// </summary>
+    public IList<Compressor> Compressors { get; } = new List<Compressor> { Compressor.Gzip, Compressor.Brotli, Compressor.Zstd, Compressor.Deflate };
+
     /// <summary>Interceptors that every call passes through; the first is the outermost.</summary>
     public IList<ServerInterceptor> Interceptors { get; } = new List<ServerInterceptor>();
 
@@ -91,6 +104,12 @@ public sealed class ConnectServerOptions
             MaxSendMessageSize = MaxSendMessageSize,
             CompressMinBytes = CompressMinBytes,
         };
+        copy.Compressors.Clear();
+        foreach (Compressor compressor in Compressors)
+        {
+            copy.Compressors.Add(compressor);
+        }
+
         foreach (ServerInterceptor interceptor in Interceptors)
         {
             copy.Interceptors.Add(interceptor);

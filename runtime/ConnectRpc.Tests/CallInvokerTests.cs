@@ -471,18 +471,77 @@ public sealed class CallInvokerTests
     }
 
     [Theory]
-    [InlineData("snappy")]
-    [InlineData("identity")]
-    [InlineData("")]
-    public void Invoker_UnsupportedAcceptCompression_ThrowsArgumentException(string name)
+    [InlineData("snappy", false)]
+    [InlineData("gzip, br", false)]
+    [InlineData("zstd", true)]
+    public void Invoker_SendCompressionNotInCompressors_ThrowsArgumentException(string name, bool removeIt)
     {
-        var options = new ConnectClientOptions();
-        options.AcceptCompression.Add(name);
+        var options = new ConnectClientOptions { SendCompression = name };
+        if (removeIt)
+        {
+            options.Compressors.Remove(Compressor.Zstd);
+        }
 
         ArgumentException error = Assert.Throws<ArgumentException>(() => new GreetServiceClient("http://127.0.0.1:1", options));
 
         Assert.Equal("options", error.ParamName);
-        Assert.Contains("AcceptCompression", error.Message, StringComparison.Ordinal);
+        Assert.Contains("SendCompression", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Compressors (gzip, br", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("gzip")]
+    [InlineData("ZSTD")]
+    [InlineData("Deflate")]
+    [InlineData("identity")]
+    public void Invoker_SendCompressionInCompressors_AnyCase_IsAccepted(string name)
+    {
+        var options = new ConnectClientOptions { SendCompression = name };
+
+        _ = new GreetServiceClient("http://127.0.0.1:1", options);
+    }
+
+    public static TheoryData<string, Compressor?> BadCompressorLists => new()
+    {
+        { "contains null", null },
+        { "names 'GZip' twice", new NamedCompressor("GZip") },
+        { "named 'identity'", new NamedCompressor("identity") },
+        { "named 'a b'", new NamedCompressor("a b") },
+        { "named ''", new NamedCompressor("") },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadCompressorLists))]
+    public void Invoker_BadCompressors_ThrowsArgumentException(string expected, Compressor? added)
+    {
+        var options = new ConnectClientOptions();
+        options.Compressors.Add(added!);
+
+        ArgumentException error = Assert.Throws<ArgumentException>(() => new GreetServiceClient("http://127.0.0.1:1", options));
+
+        Assert.Equal("options", error.ParamName);
+        Assert.Contains("ConnectClientOptions.Compressors", error.Message, StringComparison.Ordinal);
+        Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Options_Compressors_DefaultOrderAndCopiedPerClient()
+    {
+        var options = new ConnectClientOptions();
+
+        Assert.Equal(["gzip", "br", "zstd", "deflate"], options.Compressors.Select(c => c.Name));
+        Assert.Equal(["gzip", "br", "zstd", "deflate"], options.Clone().Compressors.Select(c => c.Name));
+        Assert.NotSame(options.Compressors, options.Clone().Compressors);
+    }
+
+    /// <summary>A compressor with a given name, which never compresses anything.</summary>
+    private sealed class NamedCompressor(string name) : Compressor
+    {
+        public override string Name => name;
+
+        public override Stream CreateCompressionStream(Stream output) => throw new NotSupportedException();
+
+        public override Stream CreateDecompressionStream(Stream input) => throw new NotSupportedException();
     }
 
     [Fact]

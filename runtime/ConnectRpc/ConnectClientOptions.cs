@@ -20,7 +20,7 @@ public class ConnectClientOptions
     private int _maxSendMessageSize = int.MaxValue;
     private TimeSpan? _timeout;
     private List<ClientInterceptor> _interceptors = [];
-    private List<string> _acceptCompression = ["gzip", "br"];
+    private List<Compressor> _compressors = [Compressor.Gzip, Compressor.Brotli, Compressor.Zstd, Compressor.Deflate];
     private List<string> _tracedRequestMetadata = [];
     private List<string> _tracedResponseMetadata = [];
 
@@ -35,20 +35,30 @@ public class ConnectClientOptions
     /// <summary>The message encoding. Default: <see cref="Codec.Proto"/>.</summary>
     public Codec Codec { get; set; } = Codec.Proto;
 
-    /// <summary>The compression for request messages (<c>"gzip"</c>); null sends them uncompressed.</summary>
+    /// <summary>
+    /// The compression of request messages, by name (<c>"gzip"</c>): one of
+    /// <see cref="Compressors"/>, compared without regard to case. Null (the default) sends them
+    /// uncompressed. A name not in <see cref="Compressors"/> fails the client's construction
+    /// with an <see cref="ArgumentException"/>. In streams, empty messages go uncompressed; a
+    /// Connect unary request is always compressed, so that its <c>Content-Encoding</c> names it.
+    /// </summary>
     public string? SendCompression { get; set; }
 
     /// <summary>
-    /// The compressions the server may use for responses, in order of preference: the
-    /// protocol's accept header (<c>Accept-Encoding</c>, <c>Connect-Accept-Encoding</c> or
-    /// <c>grpc-accept-encoding</c>). Default: <c>gzip</c>, then <c>br</c>. Clear it to ask for
-    /// uncompressed responses, as on a fast network where compressing costs more than it saves.
+    /// The compressions this client reads and may send, in order of preference. The order is
+    /// the protocol's accept header (<c>Accept-Encoding</c>, <c>Connect-Accept-Encoding</c> or
+    /// <c>grpc-accept-encoding</c>), from which the server picks the first it supports for
+    /// responses. Default: <see cref="Compressor.Gzip"/>, <see cref="Compressor.Brotli"/>,
+    /// <see cref="Compressor.Zstd"/>, <see cref="Compressor.Deflate"/>. Add an application's
+    /// own <see cref="Compressor"/>, or clear the list to ask for uncompressed responses, as on a
+    /// fast network where compressing costs more than it saves.
     /// </summary>
     /// <remarks>
-    /// Whatever the list, a response compressed with an encoding this client supports is read:
-    /// a server may answer in the request's own encoding (<see cref="SendCompression"/>).
+    /// A response in an encoding not listed fails with <see cref="Code.Internal"/>. Null entries
+    /// and names listed twice (in any case) fail the client's construction with an
+    /// <see cref="ArgumentException"/>.
     /// </remarks>
-    public IList<string> AcceptCompression => _acceptCompression;
+    public IList<Compressor> Compressors => _compressors;
 
     /// <summary>
     /// Whether Connect unary calls to methods marked <c>NO_SIDE_EFFECTS</c> use HTTP GET
@@ -130,7 +140,7 @@ public class ConnectClientOptions
     {
         var copy = (ConnectClientOptions)MemberwiseClone();
         copy._interceptors = [.. _interceptors];
-        copy._acceptCompression = [.. _acceptCompression];
+        copy._compressors = [.. _compressors];
         copy._tracedRequestMetadata = [.. _tracedRequestMetadata];
         copy._tracedResponseMetadata = [.. _tracedResponseMetadata];
         if (copy._interceptors.Contains(null!))

@@ -86,7 +86,7 @@ public sealed class EveryProtocolCallTests(GreetServer fixture) : IClassFixture<
 
     [Theory]
     [MemberData(nameof(ResponseEncodingHeaders))]
-    public async Task AcceptCompression_DefaultOrCleared_ServerCompressesResponsesOrNot(Protocol protocol, bool streaming, string encodingHeader)
+    public async Task Compressors_DefaultOrCleared_ServerCompressesResponsesOrNot(Protocol protocol, bool streaming, string encodingHeader)
     {
         foreach (bool cleared in new[] { false, true })
         {
@@ -94,7 +94,7 @@ public sealed class EveryProtocolCallTests(GreetServer fixture) : IClassFixture<
             var options = new ConnectClientOptions { Protocol = protocol, HttpVersion = System.Net.HttpVersion.Version20 };
             if (cleared)
             {
-                options.AcceptCompression.Clear();
+                options.Compressors.Clear();
             }
 
             var client = new GreetServiceClient(new HttpClient(recorder) { BaseAddress = _server.Http2Url }, options);

@@ -230,7 +230,7 @@ internal sealed class ConnectServerCall : HttpServerCall
         AppendHeaders(headers, ResponseSlots.HeadersOrNull, null);
         ResponseSlots.MarkHeadersSent();
         AppendHeaders(headers, trailers, ConnectProtocol.TrailerPrefix);
-        headers["Accept-Encoding"] = Compressor.AcceptList;
+        headers["Accept-Encoding"] = SupportedCompressions.AcceptHeader;
         if (_isGet)
         {
             headers.Vary = "Accept-Encoding";
@@ -273,7 +273,7 @@ internal sealed class ConnectServerCall : HttpServerCall
             headers[ConnectProtocol.StreamContentEncodingHeader] = encoding;
         }
 
-        headers[ConnectProtocol.StreamAcceptEncodingHeader] = Compressor.AcceptList;
+        headers[ConnectProtocol.StreamAcceptEncodingHeader] = SupportedCompressions.AcceptHeader;
     }
 
     public override void Dispose()

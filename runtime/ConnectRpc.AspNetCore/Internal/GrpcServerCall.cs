@@ -166,7 +166,7 @@ internal sealed class GrpcServerCall : HttpServerCall
             headers.GrpcEncoding = encoding;
         }
 
-        headers.GrpcAcceptEncoding = Compressor.AcceptList;
+        headers.GrpcAcceptEncoding = SupportedCompressions.AcceptHeader;
     }
 
     public override void Dispose()

@@ -66,6 +66,9 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
     /// <summary>The response headers and trailers the handler wrote, kept by the call itself.</summary>
     public ResponseMetadataSlots ResponseSlots { get; }
 
+    /// <summary>The compressions the server reads and may answer with (<see cref="ConnectServerOptions.Compressors"/>).</summary>
+    protected CompressorSet SupportedCompressions => _settings.Compressors;
+
     /// <summary>The encoding of compressed request messages, or null.</summary>
     protected Compressor? RequestCompressor { get; private set; }
 
@@ -100,7 +103,7 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
     /// messages (an unknown one is unimplemented) and the client's accepted list.
     /// </summary>
     protected void NegotiateCompression(string? requestEncoding, string? acceptEncoding) =>
-        (RequestCompressor, ResponseCompressor) = Compressor.Negotiate(requestEncoding, acceptEncoding, Code.Unimplemented);
+        (RequestCompressor, ResponseCompressor) = Compressor.Negotiate(_settings.Compressors, requestEncoding, acceptEncoding, Code.Unimplemented);
 
     /// <summary>
     /// The server's own call under whatever the interceptors passed on. A call's context is

@@ -14,6 +14,8 @@ internal sealed class ServerMethodSettings
 
     public ServerMethodSettings(Method method, ConnectServerOptions options, TimeProvider time)
     {
+        // Checked here, so that a bad list fails MapConnectService rather than a call.
+        Compressors = CompressorSet.Create(options.Compressors, "ConnectServerOptions.Compressors", nameof(options));
         Method = method;
         MaxReceive = options.MaxReceiveMessageSize;
         MaxSend = options.MaxSendMessageSize;
@@ -36,6 +38,9 @@ internal sealed class ServerMethodSettings
 
     /// <summary>The largest response message.</summary>
     public int MaxSend { get; }
+
+    /// <summary>The compressions read and answered with; their accept header, made once.</summary>
+    public CompressorSet Compressors { get; }
 
     /// <summary>The smallest response message compressed.</summary>
     public int CompressMinBytes { get; }

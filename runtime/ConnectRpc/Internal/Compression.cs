@@ -1,64 +1,50 @@
 using System.Buffers;
-using System.IO.Compression;
+using ConnectRpc.Internal;
 
-namespace ConnectRpc.Internal;
+namespace ConnectRpc;
 
 /// <summary>
-/// A message compression (docs/wire/compression.md). Identity is not a compressor: it is represented
-/// by null. Decompression stops one byte past the size limit, so a compression bomb costs at
-/// most the limit in memory.
+/// What the runtime does with a <see cref="Compressor"/>: the one negotiation, and compressing and
+/// decompressing a whole message within the limits, whatever the implementation. Identity is
+/// not a compressor: it is represented by null.
 /// </summary>
-internal abstract class Compressor
+public abstract partial class Compressor
 {
-    public const string Identity = "identity";
-
-    public static Compressor Gzip { get; } = new GzipCompressor();
-
-    public static Compressor Brotli { get; } = new BrotliCompressor();
-
-    /// <summary>The names this runtime accepts, in order of preference, as sent in accept headers.</summary>
-    public const string AcceptList = "gzip, br";
-
-    public abstract string Name { get; }
-
-    /// <summary>The compressor named <paramref name="name"/> (case-insensitive), or null when unknown.</summary>
-    public static Compressor? Find(ReadOnlySpan<char> name) =>
-        name.Trim().Equals("gzip", StringComparison.OrdinalIgnoreCase) ? Gzip
-        : name.Trim().Equals("br", StringComparison.OrdinalIgnoreCase) ? Brotli
-        : null;
+    internal const string Identity = "identity";
 
     /// <summary>Whether <paramref name="name"/> means no compression (absent, empty or identity).</summary>
-    public static bool IsIdentity(ReadOnlySpan<char> name) =>
+    internal static bool IsIdentity(ReadOnlySpan<char> name) =>
         name.Trim().IsEmpty || name.Trim().Equals(Identity, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
-    /// The one compression negotiation of a call, for client and server, request and response.
+    /// The one compression negotiation of a call, for client and server, request and response,
+    /// among the <paramref name="supported"/> compressors of the options.
     /// <paramref name="received"/> names the encoding of the peer's messages (its encoding
-    /// header or GET parameter): absent, empty or <c>identity</c> is none, and a name this
-    /// runtime does not know fails with <paramref name="unknownCode"/> (unimplemented for a
+    /// header or GET parameter): absent, empty or <c>identity</c> is none, and a name not
+    /// supported fails with <paramref name="unknownCode"/> (unimplemented for a
     /// server reading a request, internal for a client reading a response).
     /// <paramref name="peerAccepts"/>, the peer's ordered accept list, decides what to send
-    /// back: the received encoding when there is one, else the first accepted entry this
-    /// runtime supports, else none.
+    /// back: the received encoding when there is one, else the first accepted entry
+    /// supported, else none.
     /// </summary>
-    public static NegotiatedCompression Negotiate(string? received, string? peerAccepts, Code unknownCode)
+    internal static NegotiatedCompression Negotiate(CompressorSet supported, string? received, string? peerAccepts, Code unknownCode)
     {
         Compressor? compressor = null;
         if (received is not null && !IsIdentity(received))
         {
-            compressor = Find(received) ?? throw new ConnectException(
+            compressor = supported.Find(received) ?? throw new ConnectException(
                 unknownCode,
                 (unknownCode == Code.Internal ? "protocol error: " : string.Empty) +
-                $"unknown compression '{HeaderRules.Printable(received)}': supported encodings are {AcceptList}");
+                $"unknown compression '{HeaderRules.Printable(received)}': supported encodings are {supported.Description}");
         }
 
-        return new NegotiatedCompression(compressor, compressor ?? FirstAccepted(peerAccepts));
+        return new NegotiatedCompression(compressor, compressor ?? FirstAccepted(supported, peerAccepts));
     }
 
-    /// <summary>The first entry of a peer's ordered accept list that this runtime supports, or null.</summary>
-    private static Compressor? FirstAccepted(string? acceptList)
+    /// <summary>The first entry of a peer's ordered accept list that is supported, or null.</summary>
+    private static Compressor? FirstAccepted(CompressorSet supported, string? acceptList)
     {
-        if (string.IsNullOrEmpty(acceptList))
+        if (string.IsNullOrEmpty(acceptList) || supported.IsEmpty)
         {
             return null;
         }
@@ -72,7 +58,7 @@ internal abstract class Compressor
                 entry = entry[..parameters];
             }
 
-            if (Find(entry) is { } found)
+            if (supported.Find(entry) is { } found)
             {
                 return found;
             }
@@ -81,35 +67,62 @@ internal abstract class Compressor
         return null;
     }
 
-    public void Compress(ReadOnlySequence<byte> input, IBufferWriter<byte> output)
+    /// <summary>
+    /// Compresses <paramref name="input"/> into <paramref name="output"/>. Any failure of the
+    /// implementation is this side's: <see cref="ConnectException"/> (internal).
+    /// </summary>
+    internal void Compress(ReadOnlySequence<byte> input, IBufferWriter<byte> output)
     {
-        using var target = new BufferWriterStream(output);
-        using (Stream compressor = CreateCompressor(target))
+        try
         {
-            foreach (ReadOnlyMemory<byte> segment in input)
+            using var target = new BufferWriterStream(output);
+            using (Stream compressor = CreateCompressionStream(target) ?? throw new InvalidOperationException("CreateCompressionStream returned null"))
             {
-                compressor.Write(segment.Span);
+                foreach (ReadOnlyMemory<byte> segment in input)
+                {
+                    compressor.Write(segment.Span);
+                }
             }
+
+            if (input.IsEmpty && target.Written == 0 && CompressedEmpty is { } empty)
+            {
+                // .NET's gzip and zlib streams write nothing at all for no input; a peer's decoder wants a whole (empty) stream.
+                target.Write(empty);
+            }
+        }
+        catch (Exception ex) when (ex is not ConnectException)
+        {
+            throw new ConnectException(Code.Internal, $"cannot compress a message with {Name}: {ex.Message}", ex);
         }
     }
 
     /// <summary>
     /// Decompresses <paramref name="input"/> into <paramref name="output"/>. Throws
     /// <see cref="ConnectException"/> (resource_exhausted) past <paramref name="maxSize"/>
-    /// bytes, and <see cref="MessageDecodeException"/> for corrupt input.
+    /// bytes, and <see cref="MessageDecodeException"/> for corrupt input: whatever an
+    /// implementation throws (gzip's <see cref="InvalidDataException"/>, zstd's own exceptions,
+    /// a truncated stream's <see cref="EndOfStreamException"/>, a custom compressor's bug).
     /// </summary>
-    public void Decompress(ReadOnlySequence<byte> input, PooledBufferWriter output, int maxSize)
+    internal void Decompress(ReadOnlySequence<byte> input, PooledBufferWriter output, int maxSize)
     {
         try
         {
             using var source = new SequenceStream(input);
-            using Stream decompressor = CreateDecompressor(source);
+            using Stream decompressor = CreateDecompressionStream(source) ?? throw new InvalidOperationException("CreateDecompressionStream returned null");
             while (true)
             {
-                int read = decompressor.Read(output.GetSpan(4096));
+                // Never more than one byte past the limit is asked for, so no implementation can go further.
+                Span<byte> block = output.GetSpan(4096);
+                block = block[..(int)Math.Min(block.Length, maxSize + 1L - output.WrittenCount)];
+                int read = decompressor.Read(block);
                 if (read == 0)
                 {
                     return;
+                }
+
+                if ((uint)read > (uint)block.Length)
+                {
+                    throw new InvalidOperationException($"the decompression stream returned {read} bytes for a block of {block.Length}");
                 }
 
                 output.Advance(read);
@@ -121,32 +134,10 @@ internal abstract class Compressor
                 }
             }
         }
-        catch (InvalidDataException ex)
+        catch (Exception ex) when (ex is not ConnectException)
         {
             throw new MessageDecodeException($"cannot decompress {Name} data: {ex.Message}", ex);
         }
-    }
-
-    protected abstract Stream CreateCompressor(Stream output);
-
-    protected abstract Stream CreateDecompressor(Stream input);
-
-    private sealed class GzipCompressor : Compressor
-    {
-        public override string Name => "gzip";
-
-        protected override Stream CreateCompressor(Stream output) => new GZipStream(output, CompressionLevel.Fastest, leaveOpen: true);
-
-        protected override Stream CreateDecompressor(Stream input) => new GZipStream(input, CompressionMode.Decompress, leaveOpen: true);
-    }
-
-    private sealed class BrotliCompressor : Compressor
-    {
-        public override string Name => "br";
-
-        protected override Stream CreateCompressor(Stream output) => new BrotliStream(output, CompressionLevel.Fastest, leaveOpen: true);
-
-        protected override Stream CreateDecompressor(Stream input) => new BrotliStream(input, CompressionMode.Decompress, leaveOpen: true);
     }
 
     /// <summary>A read-only stream over a <see cref="ReadOnlySequence{T}"/>, without copying it.</summary>
@@ -185,9 +176,18 @@ internal abstract class Compressor
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
+    /// <summary>
+    /// The whole compressed form of no bytes, for a built-in compressor whose stream writes nothing
+    /// when nothing is written to it; null when its stream is whole anyway.
+    /// </summary>
+    private protected virtual byte[]? CompressedEmpty => null;
+
     /// <summary>A write-only stream appending to an <see cref="IBufferWriter{T}"/>.</summary>
     private sealed class BufferWriterStream(IBufferWriter<byte> output) : Stream
     {
+        /// <summary>How many bytes were written.</summary>
+        public long Written { get; private set; }
+
         public override bool CanRead => false;
 
         public override bool CanSeek => false;
@@ -204,6 +204,7 @@ internal abstract class Compressor
         {
             buffer.CopyTo(output.GetSpan(buffer.Length));
             output.Advance(buffer.Length);
+            Written += buffer.Length;
         }
 
         public override void Flush()
@@ -218,7 +219,3 @@ internal abstract class Compressor
     }
 }
 
-/// <summary>The outcome of <see cref="Compressor.Negotiate"/>: how the peer's messages are compressed, and how to compress ours.</summary>
-/// <param name="Received">The compressor of the peer's messages, or null for none.</param>
-/// <param name="Send">The compressor of the messages sent back, or null for none.</param>
-internal readonly record struct NegotiatedCompression(Compressor? Received, Compressor? Send);

@@ -50,7 +50,9 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
                 throw new InvalidOperationException("A unary call sends exactly one request.");
             }
 
-            _request = MessageFraming.Encode(message, settings.Codec, settings.SendCompressor, settings.Options.MaxSendMessageSize, out _compressed);
+            // Compressed even when empty: the request's Content-Encoding (or GET compression parameter) then always
+            // names the encoding the options ask for, as peers checking the call expect.
+            _request = MessageFraming.Encode(message, settings.Codec, settings.SendCompressor, settings.Options.MaxSendMessageSize, out _compressed, compressEmpty: true);
             return ValueTask.CompletedTask;
         }
 
@@ -74,7 +76,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
                 _trailers = trailers;
 
                 string? encoding = response.Content.Headers.ContentEncoding.Count > 0 ? string.Join(",", response.Content.Headers.ContentEncoding) : null;
-                Compressor? compressor = Compressor.Negotiate(encoding, null, Code.Internal).Received;
+                Compressor? compressor = Compressor.Negotiate(settings.Compressors, encoding, null, Code.Internal).Received;
                 int max = settings.Options.MaxReceiveMessageSize;
                 long cap = compressor is null ? max : (long)max + MessageFraming.UnaryBodySlack;
                 string? contentType = response.Content.Headers.ContentType?.ToString();
@@ -168,7 +170,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
                 request.Content = content;
             }
 
-            request.Headers.TryAddWithoutValidation("Accept-Encoding", settings.AcceptList);
+            request.Headers.TryAddWithoutValidation("Accept-Encoding", settings.Compressors.AcceptHeader);
             return request;
         }
 
@@ -220,7 +222,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
         {
             HttpRequestMessage request = Settings.CreateRequest(HttpMethod.Post, Settings.Url(Method), Version, RequestHeaders, Lifetime, s_timeout);
             request.Headers.TryAddWithoutValidation(ConnectProtocol.ProtocolVersionHeader, ConnectProtocol.ProtocolVersion);
-            request.Headers.TryAddWithoutValidation(ConnectProtocol.StreamAcceptEncodingHeader, Settings.AcceptList);
+            request.Headers.TryAddWithoutValidation(ConnectProtocol.StreamAcceptEncodingHeader, Settings.Compressors.AcceptHeader);
             if (Settings.SendCompressor is { } compressor)
             {
                 request.Headers.TryAddWithoutValidation(ConnectProtocol.StreamContentEncodingHeader, compressor.Name);

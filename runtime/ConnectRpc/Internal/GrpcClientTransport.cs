@@ -48,7 +48,7 @@ internal sealed class GrpcClientTransport(HttpTransportSettings settings, GrpcWi
                 headers.TryAddWithoutValidation("Accept", GrpcProtocol.WebTextContentType);
             }
 
-            headers.TryAddWithoutValidation(GrpcProtocol.AcceptEncodingHeader, Settings.AcceptList);
+            headers.TryAddWithoutValidation(GrpcProtocol.AcceptEncodingHeader, Settings.Compressors.AcceptHeader);
             if (Settings.SendCompressor is { } compressor)
             {
                 headers.TryAddWithoutValidation(GrpcProtocol.EncodingHeader, compressor.Name);

@@ -200,7 +200,7 @@ internal abstract class HttpStreamClientCall<TRequest, TResponse> : ClientCall<T
                 HttpResponseMessage response = await ResponseAsync(cancellationToken).ConfigureAwait(false);
                 ReceivedResponseHeaders = HttpTransportSettings.ReceivedHeaders(response, null, null);
                 bool base64 = StartReceiving(response);
-                _responseCompressor = Compressor.Negotiate(ReceivedResponseHeaders.Get(ResponseEncodingHeader), null, Code.Internal).Received;
+                _responseCompressor = Compressor.Negotiate(Settings.Compressors, ReceivedResponseHeaders.Get(ResponseEncodingHeader), null, Code.Internal).Received;
                 _envelopes = await OpenBodyAsync(response, base64, cancellationToken).ConfigureAwait(false);
             }
 

@@ -27,13 +27,15 @@ internal sealed class HttpTransportSettings
         Options = options;
         Codec = MessageCodec.For(options.Codec);
         _prefix = baseAddress.AbsoluteUri.TrimEnd('/');
+        Compressors = CompressorSet.Create(options.Compressors, "ConnectClientOptions.Compressors", nameof(options));
         if (options.SendCompression is { } name && !Compressor.IsIdentity(name))
         {
-            SendCompressor = Compressor.Find(name)
-                ?? throw new ArgumentException($"Unsupported SendCompression '{name}': use one of {Compressor.AcceptList}, or null.", nameof(options));
+            SendCompressor = Compressors.Find(name) ?? throw new ArgumentException(
+                $"ConnectClientOptions.SendCompression is '{HeaderRules.Printable(name)}', which is not in ConnectClientOptions.Compressors ({Compressors.Description}): " +
+                "add that compressor to Compressors, or set SendCompression to one of them or to null.",
+                nameof(options));
         }
 
-        AcceptList = AcceptListOf(options);
         if (options.Protocol == Protocol.GrpcWebText && options.Codec != ConnectRpc.Codec.Proto)
         {
             throw new ArgumentException("Protocol.GrpcWebText carries binary protobuf only: use Codec.Proto, or Protocol.GrpcWeb for JSON.", nameof(options));
@@ -53,28 +55,8 @@ internal sealed class HttpTransportSettings
 
     public Compressor? SendCompressor { get; }
 
-    /// <summary>The accept header's value: the accepted compressions, or <c>identity</c> when none are.</summary>
-    public string AcceptList { get; }
-
-    private static string AcceptListOf(ConnectClientOptions options)
-    {
-        IList<string> names = options.AcceptCompression;
-        if (names.Count == 0)
-        {
-            // Said explicitly: without an Accept-Encoding, HTTP lets a Connect unary response use any encoding.
-            return Compressor.Identity;
-        }
-
-        foreach (string name in names)
-        {
-            if (name is null || Compressor.Find(name) is null)
-            {
-                throw new ArgumentException($"Unsupported AcceptCompression entry '{name}': use {Compressor.AcceptList}.", nameof(options));
-            }
-        }
-
-        return string.Join(", ", names);
-    }
+    /// <summary>The compressions the client reads and may send, with the accept header's value (<c>identity</c> when there are none).</summary>
+    public CompressorSet Compressors { get; }
 
     /// <summary>
     /// Sends a request and returns as soon as the response headers arrive, through the

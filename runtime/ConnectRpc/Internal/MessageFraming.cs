@@ -22,10 +22,13 @@ internal static class MessageFraming
     /// <summary>
     /// Serializes <paramref name="message"/>, compressed when <paramref name="compressor"/> is
     /// set and the message is not empty and at least <paramref name="compressMinBytes"/> long
-    /// (any message may go uncompressed, docs/wire/compression.md). Throws resource_exhausted past
-    /// <paramref name="maxSize"/>. The caller disposes the returned buffer.
+    /// (any message may go uncompressed, docs/wire/compression.md). <paramref name="compressEmpty"/>
+    /// compresses an empty message too: a Connect unary request announces its encoding in a
+    /// header, and a peer may expect the encoding it asked for on every request. Throws
+    /// resource_exhausted past <paramref name="maxSize"/>. The caller disposes the returned buffer.
     /// </summary>
-    public static PooledBufferWriter Encode<T>(T message, MessageCodec codec, Compressor? compressor, int maxSize, out bool compressed, int compressMinBytes = 0)
+    public static PooledBufferWriter Encode<T>(
+        T message, MessageCodec codec, Compressor? compressor, int maxSize, out bool compressed, int compressMinBytes = 0, bool compressEmpty = false)
         where T : class, IMessage<T>
     {
         var plain = new PooledBufferWriter();
@@ -37,14 +40,23 @@ internal static class MessageFraming
                 throw TooLargeToSend(plain.WrittenCount, maxSize);
             }
 
-            compressed = compressor is not null && plain.WrittenCount > 0 && plain.WrittenCount >= compressMinBytes;
+            compressed = compressor is not null && (plain.WrittenCount > 0 || compressEmpty) && plain.WrittenCount >= compressMinBytes;
             if (!compressed)
             {
                 return plain;
             }
 
             var packed = new PooledBufferWriter(plain.WrittenCount / 2);
-            compressor!.Compress(plain.WrittenSequence, packed);
+            try
+            {
+                compressor!.Compress(plain.WrittenSequence, packed);
+            }
+            catch
+            {
+                packed.Dispose();
+                throw;
+            }
+
             plain.Dispose();
             return packed;
         }
