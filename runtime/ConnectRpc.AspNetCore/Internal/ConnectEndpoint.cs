@@ -56,12 +56,6 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
             return;
         }
 
-        if (method.Kind == MethodKind.BidiStreaming && !HttpProtocol.IsHttp2(request.Protocol) && !HttpProtocol.IsHttp3(request.Protocol))
-        {
-            HttpServerCall.Reject(http, StatusCodes.Status505HttpVersionNotsupported, null, null);
-            return;
-        }
-
         // The content type decides the protocol, and each protocol reads its own; a rejected
         // request already has its status.
         HttpServerCall? call = GrpcServerCall.Claims(request.ContentType, out GrpcWire wire, out MessageCodec? grpcCodec)
