@@ -261,10 +261,14 @@ internal abstract class HttpStreamClientCall<TRequest, TResponse> : ClientCall<T
         }
 
         EnsureStarted();
-        // Kept when the wait is canceled: the call's error reports it.
+        // Kept when the wait ends without either (canceled, or the request failed as the call
+        // was canceled): the call's error reports it.
         _lifetime.Waiting = HalfDuplexNote;
         await Task.WhenAny(requestEnded, _response!).WaitAsync(cancellationToken).ConfigureAwait(false);
-        _lifetime.Waiting = null;
+        if (requestEnded.IsCompletedSuccessfully || _response!.IsCompletedSuccessfully)
+        {
+            _lifetime.Waiting = null;
+        }
     }
 
     /// <summary>Why a half-duplex call that ended while waiting for its request stream to end got no response.</summary>
