@@ -231,7 +231,7 @@ public sealed class GrpcClientValidationTests : IClassFixture<RawServer>
     {
         var options = new ConnectClientOptions { Protocol = Protocol.Grpc, HttpVersion = HttpVersion.Version20 };
         using var http = new HttpClient(new SocketsHttpHandler()) { Timeout = Bounded.Timeout };
-        var client = new GreetServiceClient(new CallInvoker(ClientTransports.Create(http, _server.Http2Url, options), _server.Http2Url, options, new LateTimers(TimeSpan.FromSeconds(30))));
+        GreetServiceClient client = LateTimers.Client(http, _server.Http2Url, options);
         var headers = new Headers { ["x-reset-at-deadline"] = "1" };
         TimeSpan timeout = TimeSpan.FromMilliseconds(300);
 
@@ -239,13 +239,6 @@ public sealed class GrpcClientValidationTests : IClassFixture<RawServer>
             ? client.GreetManyAsync(new GreetRequest(), headers, timeout).ToListWithin()
             : client.GreetAsync(new GreetRequest(), headers, timeout).Within());
         Assert.Equal(Code.DeadlineExceeded, error.Code);
-    }
-
-    /// <summary>The system clock, with every timer firing <paramref name="late"/> after it is due.</summary>
-    private sealed class LateTimers(TimeSpan late) : TimeProvider
-    {
-        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) =>
-            System.CreateTimer(callback, state, dueTime + late, period);
     }
 
     [Fact]
