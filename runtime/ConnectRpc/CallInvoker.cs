@@ -113,9 +113,15 @@ public sealed class CallInvoker
 
     /// <summary>
     /// Calls a bidirectional-streaming method: requests are sent as <paramref name="requests"/>
-    /// yields them while responses are received (full duplex). The call starts when the result
-    /// is enumerated.
+    /// yields them while responses are received (full duplex, over HTTP/2). The call starts
+    /// when the result is enumerated.
     /// </summary>
+    /// <remarks>
+    /// Over HTTP/1.1 (Connect and gRPC-Web, see <see cref="ConnectClientOptions.HttpVersion"/>)
+    /// the call is half-duplex: no response is read until <paramref name="requests"/> has ended.
+    /// If <paramref name="requests"/> waits for a response before it ends, the call ends only at
+    /// its timeout or cancellation, and its <see cref="ConnectException"/> says it was half-duplex.
+    /// </remarks>
     public IAsyncEnumerable<TResponse> BidiStreamingAsync<TRequest, TResponse>(
         Method<TRequest, TResponse> method,
         IAsyncEnumerable<TRequest> requests,

@@ -99,6 +99,14 @@ public class ConnectClientOptions
     /// The HTTP version requested. Null picks per protocol: HTTP/2 for gRPC; for Connect and
     /// gRPC-Web, HTTP/2 by ALPN over TLS and HTTP/1.1 over cleartext.
     /// </summary>
+    /// <remarks>
+    /// Bidirectional streaming is full duplex over HTTP/2 (a bidi call that uses HTTP/2 never
+    /// falls back to HTTP/1.1). Over HTTP/1.1 (Connect and gRPC-Web) it is half-duplex: the call
+    /// sends its whole request stream, then reads the responses. A request stream that waits for
+    /// a response before it ends (ping-pong) cannot work half-duplex: such a call ends only at
+    /// its timeout or cancellation, with an error saying so. Set
+    /// <see cref="System.Net.HttpVersion.Version20"/> for ping-pong over cleartext.
+    /// </remarks>
     public Version? HttpVersion { get; set; }
 
     /// <summary>How strictly <see cref="HttpVersion"/> applies; null picks the policy that fits it.</summary>

@@ -14,7 +14,7 @@ public enum MethodKind
     /// <summary>A stream of requests, one response.</summary>
     ClientStreaming,
 
-    /// <summary>A stream each way, full duplex (needs HTTP/2).</summary>
+    /// <summary>A stream each way: full duplex over HTTP/2, half-duplex (all requests, then the responses) over HTTP/1.1.</summary>
     BidiStreaming,
 }
 

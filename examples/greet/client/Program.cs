@@ -33,7 +33,8 @@ TimeSpan timeout = TimeSpan.FromSeconds(10);
 
 // The clients come from dependency injection, as in an ASP.NET Core app or a worker: each name
 // is a named HttpClient of IHttpClientFactory with its own options. Over cleartext the client
-// speaks HTTP/1.1 unless told otherwise; bidi needs HTTP/2 (prior knowledge).
+// speaks HTTP/1.1 unless told otherwise; bidi is half-duplex there, and the ping-pong Chat
+// below needs full duplex: HTTP/2 (prior knowledge).
 var services = new ServiceCollection();
 services.AddConnectClient<GreetServiceClient>("greet", (_, o) => Configure(o, settings.Url));
 services.AddConnectClient<GreetServiceClient>("greet-http2", (_, o) =>

@@ -3,7 +3,7 @@
 //   dotnet run --project examples/greet/server -- [--http1-port N] [--http2-port N] [--token T] [--trace]
 //
 // --http1-port  HTTP/1.1 port (default 8080; env GREET_HTTP1_PORT)
-// --http2-port  cleartext HTTP/2 port, prior knowledge, needed for bidi (default 8081; env GREET_HTTP2_PORT)
+// --http2-port  cleartext HTTP/2 port, prior knowledge, for gRPC and full-duplex bidi (default 8081; env GREET_HTTP2_PORT)
 // --token       the bearer token every call must carry (default demo-token; env GREET_TOKEN)
 // --trace       write each call's RPC span to the console (ActivitySource "ConnectRpc.AspNetCore")
 //

@@ -8,7 +8,7 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// <summary>
 /// Our client against our server over real sockets: the four RPC kinds in every combination of
 /// protocol (Connect, gRPC, gRPC-Web binary and text), codec, compression and HTTP version
-/// (gRPC and bidi on HTTP/2 only), with the same headers and trailers delivered through
+/// (gRPC on HTTP/2 only; bidi over HTTP/1.1 half-duplex), with the same headers and trailers delivered through
 /// <see cref="ResponseMetadata"/> on success and on error, whatever the protocol.
 /// </summary>
 public sealed class EveryProtocolCallTests(GreetServer fixture) : IClassFixture<GreetServer>
@@ -43,7 +43,7 @@ public sealed class EveryProtocolCallTests(GreetServer fixture) : IClassFixture<
         return data;
     }
 
-    /// <summary>Every protocol over HTTP/2 (what bidi needs).</summary>
+    /// <summary>Every protocol over HTTP/2 (what full-duplex bidi needs).</summary>
     public static TheoryData<Protocol> AllProtocols() => new(Protocols);
 
     private GreetServiceClient Client(Protocol protocol, Codec codec, string? compression, bool http2) =>
@@ -250,17 +250,123 @@ public sealed class EveryProtocolCallTests(GreetServer fixture) : IClassFixture<
         Assert.Equal(names.Length, received);
     }
 
+    /// <summary>Every protocol that runs bidi over HTTP/1.1 (half-duplex), with each codec and compression it allows.</summary>
+    public static TheoryData<Protocol, Codec, string?> Http11BidiMatrix()
+    {
+        var data = new TheoryData<Protocol, Codec, string?>();
+        foreach (Protocol protocol in new[] { Protocol.Connect, Protocol.GrpcWeb, Protocol.GrpcWebText })
+        {
+            foreach (Codec codec in protocol == Protocol.GrpcWebText ? new[] { Codec.Proto } : new[] { Codec.Proto, Codec.Json })
+            {
+                data.Add(protocol, codec, null);
+                data.Add(protocol, codec, "gzip");
+            }
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Http11BidiMatrix))]
+    public async Task Bidi_OverHttp11_HalfDuplex_EveryRequestAnsweredWithMetadata(Protocol protocol, Codec codec, string? compression)
+    {
+        using var meta = new ResponseMetadata();
+        List<GreetResponse> responses = await Client(protocol, codec, compression, http2: false)
+            .ChatAsync(Names("Ada", "Grace", "Linus"), RequestHeaders()).ToListWithin();
+        Assert.Equal(["Hello, Ada!", "Hello, Grace!", "Hello, Linus!"], responses.Select(r => r.Greeting));
+        AssertMetadata(meta.Headers, meta.Trailers);
+        Assert.Equal($"{protocol} HTTP/1.1 http", _server.Service.Transports[GreetServiceConnect.Procedures.Chat]);
+    }
+
     [Theory]
     [InlineData(Protocol.Connect)]
     [InlineData(Protocol.GrpcWeb)]
     [InlineData(Protocol.GrpcWebText)]
-    public async Task Bidi_OverHttp11_FailsFastWithClearError(Protocol protocol)
+    public async Task Bidi_OverHttp11_HandlerFails_MessageThenErrorWithMetadata(Protocol protocol)
     {
-        var client = Client(protocol, http2: false);
+        Headers headers = RequestHeaders();
+        headers["x-fail"] = "aborted";
+        using var meta = new ResponseMetadata();
+        var received = new List<string>();
+        ConnectException error = await Assert.ThrowsAsync<ConnectException>(async () =>
+        {
+            await foreach (GreetResponse response in Client(protocol, http2: false).ChatAsync(Names("Ada", "Grace"), headers).WithCancellation(Bounded.Token))
+            {
+                received.Add(response.Greeting);
+            }
+        });
+        Assert.Equal(["Hello, Ada!"], received);
+        Assert.Equal(Code.Aborted, error.Code);
+        Assert.Equal("failed as asked", error.Message);
+        Assert.Equal("yes", error.Metadata.Get("x-error-meta"));
+        AssertMetadata(meta.Headers, meta.Trailers);
+    }
+
+    [Theory]
+    [InlineData(Protocol.Connect)]
+    [InlineData(Protocol.GrpcWeb)]
+    [InlineData(Protocol.GrpcWebText)]
+    public async Task Bidi_OverHttp11_Deadline_DeadlineExceededAndHandlerIsCanceled(Protocol protocol)
+    {
+        var headers = new Headers { ["x-sleep-ms"] = "10000" };
         ConnectException error = await Assert.ThrowsAsync<ConnectException>(
-            () => client.ChatAsync(Names("Ada")).ToListWithin());
-        Assert.Equal(Code.Unimplemented, error.Code);
-        Assert.Contains("HTTP/2", error.Message, StringComparison.Ordinal);
+            () => Client(protocol, http2: false).ChatAsync(Names("Ada"), headers, timeout: TimeSpan.FromMilliseconds(300)).ToListWithin());
+        Assert.Equal(Code.DeadlineExceeded, error.Code);
+        await Wait.UntilAsync(() => _server.Service.Canceled.Contains(GreetServiceConnect.Procedures.Chat));
+        Assert.InRange(_server.Service.Timeouts[GreetServiceConnect.Procedures.Chat]!.Value, TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(300));
+    }
+
+    [Theory]
+    [InlineData(Protocol.Connect)]
+    [InlineData(Protocol.GrpcWeb)]
+    [InlineData(Protocol.GrpcWebText)]
+    public async Task Bidi_OverHttp11_ClientCancels_CanceledAndHandlerSeesIt(Protocol protocol)
+    {
+        var headers = new Headers { ["x-sleep-ms"] = "10000" };
+        using var cancel = new CancellationTokenSource();
+        var received = new List<string>();
+        ConnectException error = await Assert.ThrowsAsync<ConnectException>(async () =>
+        {
+            await foreach (GreetResponse response in Client(protocol, http2: false).ChatAsync(Names("Ada", "Grace"), headers, cancellationToken: cancel.Token).WithCancellation(Bounded.Token))
+            {
+                received.Add(response.Greeting);
+                await cancel.CancelAsync();
+            }
+        });
+        Assert.Equal(Code.Canceled, error.Code);
+        Assert.Equal(["Hello, Ada!"], received);
+        await Wait.UntilAsync(() => _server.Service.Canceled.Contains(GreetServiceConnect.Procedures.Chat));
+    }
+
+    /// <summary>
+    /// A request stream that waits for a response before it ends cannot work half-duplex: the
+    /// call ends at its deadline, and its error says why and what to do.
+    /// </summary>
+    [Theory]
+    [InlineData(Protocol.Connect)]
+    [InlineData(Protocol.GrpcWeb)]
+    [InlineData(Protocol.GrpcWebText)]
+    public async Task Bidi_OverHttp11_PingPong_EndsAtDeadlineSayingHalfDuplex(Protocol protocol)
+    {
+        var client = _server.Client(http2: false, new ConnectClientOptions { Protocol = protocol, Timeout = TimeSpan.FromMilliseconds(500) });
+        using var meta = new ResponseMetadata();
+        ConnectException error = await Assert.ThrowsAsync<ConnectException>(() => PingPongAsync(client, RequestHeaders(), meta, ["Ada", "Grace"]));
+        Assert.Equal(Code.DeadlineExceeded, error.Code);
+        Assert.True(error.Message.Contains("half-duplex", StringComparison.Ordinal), error.ToString());
+        Assert.Contains("HttpVersion.Version20", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Bidi_OverHttp11_PingPongCanceled_CanceledSayingHalfDuplex()
+    {
+        var client = Client(Protocol.Connect, http2: false);
+        var requests = Channel.CreateUnbounded<GreetRequest>();
+        await requests.Writer.WriteAsync(new GreetRequest { Name = "Ada" });
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        ConnectException error = await Assert.ThrowsAsync<ConnectException>(
+            () => client.ChatAsync(requests.Reader.ReadAllAsync(Bounded.Token), cancellationToken: cancel.Token).ToListWithin());
+        Assert.Equal(Code.Canceled, error.Code);
+        Assert.True(error.Message.Contains("half-duplex", StringComparison.Ordinal), error.ToString());
     }
 
     [Theory]

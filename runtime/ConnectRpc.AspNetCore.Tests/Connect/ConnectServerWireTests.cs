@@ -43,11 +43,21 @@ public sealed class ConnectServerWireTests(ConnectServerWireTests.Server fixture
 
     private static byte[] Json(string text) => Encoding.UTF8.GetBytes(text);
 
+    /// <summary>Bidi over HTTP/1.1 is served half-duplex: every request is answered, then the end-stream message.</summary>
     [Fact]
-    public async Task BidiOverHttp11_505()
+    public async Task BidiOverHttp11_Served()
     {
-        using HttpResponseMessage response = await SendAsync(HttpMethod.Post, Chat, "application/connect+proto", []);
-        Assert.Equal(HttpStatusCode.HttpVersionNotSupported, response.StatusCode);
+        byte[] body = [.. WireBytes.Frame(new GreetRequest { Name = "Ada" }.ToByteArray()), .. WireBytes.Frame(new GreetRequest { Name = "Grace" }.ToByteArray())];
+        using HttpResponseMessage response = await SendAsync(HttpMethod.Post, Chat, "application/connect+proto", body);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(HttpVersion.Version11, response.Version);
+        Assert.Equal("application/connect+proto", response.Content.Headers.ContentType?.MediaType);
+        List<(byte Flags, byte[] Payload)> frames = WireBytes.Frames(await response.Content.ReadAsByteArrayAsync(Bounded.Token).Within());
+        Assert.Equal(3, frames.Count);
+        Assert.Equal("Hello, Ada!", GreetResponse.Parser.ParseFrom(frames[0].Payload).Greeting);
+        Assert.Equal("Hello, Grace!", GreetResponse.Parser.ParseFrom(frames[1].Payload).Greeting);
+        Assert.Equal(0x02, frames[2].Flags);
+        Assert.False(JsonDocument.Parse(frames[2].Payload).RootElement.TryGetProperty("error", out _));
     }
 
     [Theory]

@@ -30,6 +30,15 @@ public sealed class GrpcClientValidationTests : IClassFixture<RawServer>
     /// <summary>The scenario named in the request's <c>x-scenario</c> header.</summary>
     private static async Task RespondAsync(HttpContext http)
     {
+        if (http.Request.Headers["x-reset-at-deadline"].Count > 0)
+        {
+            // A server that enforces the deadline as grpc-go may: RST_STREAM(CANCEL) once grpc-timeout is up.
+            Assert.True(GrpcProtocol.TryParseTimeout(http.Request.Headers.GrpcTimeout.ToString(), out TimeSpan timeout));
+            await Task.Delay(timeout, http.RequestAborted);
+            http.Features.GetRequiredFeature<IHttpResetFeature>().Reset(0x8);
+            return;
+        }
+
         if (http.Request.Headers["x-reset"].ToString() is { Length: > 0 } reset)
         {
             // RST_STREAM with the given HTTP/2 error code, before the headers or after one message.
@@ -208,6 +217,28 @@ public sealed class GrpcClientValidationTests : IClassFixture<RawServer>
         ConnectException error = await Assert.ThrowsAsync<ConnectException>(
             () => Client(Protocol.Grpc).GreetManyAsync(new GreetRequest(), headers).ToListWithin());
         Assert.Equal(code, error.Code);
+    }
+
+    /// <summary>
+    /// The server's RST_STREAM(CANCEL) at its deadline arrives before the client's own deadline
+    /// timer runs (here the client's timers run 30 s late): the call still reports
+    /// deadline_exceeded, read from the clock, not canceled.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ServerCancelsAtDeadline_BeforeClientTimer_DeadlineExceeded(bool stream)
+    {
+        var options = new ConnectClientOptions { Protocol = Protocol.Grpc, HttpVersion = HttpVersion.Version20 };
+        using var http = new HttpClient(new SocketsHttpHandler()) { Timeout = Bounded.Timeout };
+        GreetServiceClient client = LateTimers.Client(http, _server.Http2Url, options);
+        var headers = new Headers { ["x-reset-at-deadline"] = "1" };
+        TimeSpan timeout = TimeSpan.FromMilliseconds(300);
+
+        ConnectException error = await Assert.ThrowsAsync<ConnectException>(() => stream
+            ? client.GreetManyAsync(new GreetRequest(), headers, timeout).ToListWithin()
+            : client.GreetAsync(new GreetRequest(), headers, timeout).Within());
+        Assert.Equal(Code.DeadlineExceeded, error.Code);
     }
 
     [Fact]

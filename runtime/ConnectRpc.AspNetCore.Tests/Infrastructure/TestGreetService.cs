@@ -16,7 +16,7 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// <item><c>acme-tenant-id</c> is copied to the response headers; every call sets <c>greet-version: v1</c> in headers and trailers;</item>
 /// <item>each <c>x-echo</c> value is added to the response headers; <c>x-echo-bin</c> bytes come back as a binary trailer;</item>
 /// <item><c>x-fail: &lt;code&gt;</c> fails the call with that code (after one response on streams), with error metadata <c>x-error-meta: yes</c>;</item>
-/// <item>test-only: <c>x-throw</c> throws a plain exception, <c>x-sleep-ms</c> waits (cancellably), <c>x-detail</c> adds an error detail, <c>x-bad-header</c> writes a reserved header, <c>x-odd-message</c> fails with <see cref="OddMessage"/>;</item>
+/// <item>test-only: <c>x-throw</c> throws a plain exception, <c>x-sleep-ms</c> waits (cancellably), <c>x-stall-ms</c> waits ignoring cancellation (Greet before its response, GreetMany after its first) and records its end in <see cref="Stalled"/>, <c>x-detail</c> adds an error detail, <c>x-bad-header</c> writes a reserved header, <c>x-odd-message</c> fails with <see cref="OddMessage"/>;</item>
 /// <item>test-only, for load tests: <c>x-fate</c> counts the GreetMany or Chat handler in <see cref="Handlers"/> under that name, and <c>x-hold</c> makes GreetMany wait (cancellably) after its first response until <see cref="HandlerTracker.Release"/>.</item>
 /// </list>
 /// </summary>
@@ -24,6 +24,9 @@ public sealed class TestGreetService : IGreetService
 {
     /// <summary>An error message that must survive every protocol: percent, CR, LF, tab, BMP and non-BMP text.</summary>
     public const string OddMessage = "100% sure:\r\n\tcaf\u00e9 \u65e5\u672c \U0001F389";
+
+    /// <summary>Procedures whose handler finished an <c>x-stall-ms</c> wait (that ignores its token).</summary>
+    public ConcurrentQueue<string> Stalled { get; } = new();
 
     /// <summary>Procedures whose handler saw its cancellation token fire.</summary>
     public ConcurrentQueue<string> Canceled { get; } = new();
@@ -41,6 +44,7 @@ public sealed class TestGreetService : IGreetService
     public void Reset()
     {
         Canceled.Clear();
+        Stalled.Clear();
         Timeouts.Clear();
         Transports.Clear();
         Handlers.Release();
@@ -51,6 +55,7 @@ public sealed class TestGreetService : IGreetService
     {
         Begin(context);
         await SleepAsync(context);
+        await StallAsync(context);
         Fail(context);
         return new GreetResponse { Greeting = $"Hello, {request.Name}!" };
     }
@@ -70,6 +75,11 @@ public sealed class TestGreetService : IGreetService
             if (i == 1 && context.RequestHeaders.ContainsKey("x-hold"))
             {
                 await Handlers.Released.WaitAsync(context.CancellationToken);
+            }
+
+            if (i == 1)
+            {
+                await StallAsync(context);
             }
 
             await SleepAsync(context);
@@ -132,6 +142,16 @@ public sealed class TestGreetService : IGreetService
         if (request.Get("x-bad-header") is { } bad)
         {
             context.ResponseHeaders[bad] = "x";
+        }
+    }
+
+    /// <summary>A handler that ignores its token: <c>x-stall-ms</c> of waiting, recorded when it ends.</summary>
+    private async Task StallAsync(RequestContext context)
+    {
+        if (context.RequestHeaders.Get("x-stall-ms") is { } ms)
+        {
+            await Task.Delay(int.Parse(ms, CultureInfo.InvariantCulture), CancellationToken.None);
+            Stalled.Enqueue(context.Procedure);
         }
     }
 

@@ -10,6 +10,9 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// connect-node (interop/) as the peer, both ways and over its three transports (Connect, gRPC,
 /// gRPC-Web): its client against our server, and our client against its server; every RPC
 /// kind, headers, trailers and errors. The class shares our server and the two node servers.
+/// Bidi over HTTP/1.1: connect-node's client sends it (Node's HTTP/1.1 client reads the response
+/// while it still sends, so even ping-pong works against our server); connect-node's HTTP/1.1
+/// server refuses it with 505, which our client reports.
 /// </summary>
 public sealed class ConnectNodeInteropTests(GreetServer fixture, NodeServers nodes) : IClassFixture<GreetServer>, IClassFixture<NodeServers>
 {
@@ -28,7 +31,7 @@ public sealed class ConnectNodeInteropTests(GreetServer fixture, NodeServers nod
     [InlineData("grpcweb", true, "--gzip")]
     public async Task NodeClient_OurServer_AllKindsWithMetadata(string protocol, bool http2, params string[] options)
     {
-        string[] kinds = http2 ? ["unary", "server", "client", "bidi"] : ["unary", "server", "client"];
+        string[] kinds = ["unary", "server", "client", "bidi"];
         JsonElement report = await Peers.NodeClientAsync(
             http2 ? _server.Http2Url : _server.Http1Url,
             [.. options, "--protocol", protocol, .. http2 ? ["--http2"] : Array.Empty<string>(), "--kinds", string.Join(',', kinds)]);
@@ -36,10 +39,20 @@ public sealed class ConnectNodeInteropTests(GreetServer fixture, NodeServers nod
         AssertSuccess(report, "unary", "Hello, Ada!");
         AssertSuccess(report, "server", "Hello, Ada! (1)", "Hello, Ada! (2)", "Hello, Ada! (3)");
         AssertSuccess(report, "client", "Hello, Ada, Grace, Linus!");
-        if (http2)
-        {
-            AssertSuccess(report, "bidi", "Hello, Ada!", "Hello, Grace!", "Hello, Linus!");
-        }
+        AssertSuccess(report, "bidi", "Hello, Ada!", "Hello, Grace!", "Hello, Linus!");
+    }
+
+    [Theory]
+    [InlineData("connect")]
+    [InlineData("grpcweb")]
+    public async Task NodeClient_OurServerFails_BidiOverHttp11_CodeMessageAndMetadata(string protocol)
+    {
+        JsonElement report = await Peers.NodeClientAsync(_server.Http1Url, "--protocol", protocol, "--fail", "permission_denied", "--kinds", "bidi");
+        JsonElement error = report.GetProperty("bidi").GetProperty("error");
+        Assert.Equal("permission_denied", error.GetProperty("code").GetString());
+        Assert.Equal("failed as asked", error.GetProperty("message").GetString());
+        Assert.Equal(["yes"], Values(error.GetProperty("metadata"), "x-error-meta"));
+        Assert.Equal(["Hello, Ada!"], Strings(report.GetProperty("bidi").GetProperty("messages")));
     }
 
     [Theory]
@@ -108,6 +121,14 @@ public sealed class ConnectNodeInteropTests(GreetServer fixture, NodeServers nod
             using var meta = new ResponseMetadata();
             await EveryProtocolCallTests.PingPongAsync(client, EveryProtocolCallTests.RequestHeaders(), meta, ["Ada", "Grace", "Linus"]);
             EveryProtocolCallTests.AssertMetadata(meta.Headers, meta.Trailers);
+        }
+        else
+        {
+            // connect-node's HTTP/1.1 server refuses bidi (HTTP 505, as ours once did); our half-duplex call says so.
+            ConnectException refused = await Assert.ThrowsAsync<ConnectException>(
+                () => client.ChatAsync(EveryProtocolCallTests.Names("Ada", "Grace"), EveryProtocolCallTests.RequestHeaders()).ToListWithin());
+            Assert.Equal(Code.Unknown, refused.Code);
+            Assert.Contains("505", refused.Message, StringComparison.Ordinal);
         }
     }
 

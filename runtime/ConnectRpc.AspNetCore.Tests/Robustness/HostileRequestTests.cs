@@ -165,7 +165,7 @@ public sealed class HostileRequestTests(HostileRequestTests.Server fixture) : IC
         ["connect-stream invalid json"] = Stream(WireBytes.Frame(Ascii("{\"name\":")), Code.InvalidArgument) with { ContentType = "application/connect+json" },
         ["connect-stream bad timeout"] = Stream(s_frame, Code.InvalidArgument) with { Headers = With("connect-timeout-ms", "soon") },
         ["connect-stream client stream truncated"] = Stream([.. s_frame, .. s_frame[..7]], Code.InvalidArgument, GreetEveryone),
-        ["connect-stream bidi over http/1.1"] = new Hostile(Wire.ConnectStream, Chat, s_frame, 505, null) { Http2 = false },
+        ["connect-stream bidi truncated over http/1.1"] = Stream([.. s_frame, .. s_frame[..^1]], Code.InvalidArgument, Chat) with { Http2 = false },
         ["connect-stream two messages over http/1.1"] = Stream([.. s_frame, .. s_frame], Code.Unimplemented) with { Http2 = false },
         ["connect-stream truncated over http/1.1"] = Stream(s_frame[..^1], Code.InvalidArgument) with { Http2 = false },
         ["connect-stream unary content type"] = new Hostile(Wire.ConnectStream, GreetMany, s_frame, 415, null) { ContentType = "application/proto" },
@@ -190,6 +190,7 @@ public sealed class HostileRequestTests(HostileRequestTests.Server fixture) : IC
         ["grpc invalid base64 in a -bin header"] = Grpc(s_frame, Code.InvalidArgument) with { Headers = With("x-echo-bin", "a") },
         ["grpc +xml"] = new Hostile(Wire.Grpc, Greet, s_frame, 415, null) { ContentType = "application/grpc+xml" },
         ["grpc over http/1.1"] = new Hostile(Wire.Grpc, Greet, s_frame, 505, null) { Http2 = false },
+        ["grpc bidi over http/1.1"] = new Hostile(Wire.Grpc, Chat, s_frame, 505, null) { Http2 = false },
         ["grpc GET"] = new Hostile(Wire.Grpc, Greet, s_frame, 405, null) { Method = "GET" },
 
         // gRPC-Web, binary and text (docs/protocols/grpc-web.md).

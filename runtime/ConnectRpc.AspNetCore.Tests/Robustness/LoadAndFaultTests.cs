@@ -62,7 +62,7 @@ public sealed class LoadAndFaultTests(GreetServer fixture) : IClassFixture<Greet
     /// <summary>Cancellations and disconnects fire at random within this long after the run starts.</summary>
     private static readonly TimeSpan s_faultWindow = TimeSpan.FromSeconds(3 * s_scale);
 
-    // Streams of every protocol: bidi needs HTTP/2, gRPC always uses it; Connect and gRPC-Web also stream over HTTP/1.1.
+    // Streams of every protocol: bidi held open mid-conversation needs full duplex (HTTP/2), gRPC always uses HTTP/2; Connect and gRPC-Web also stream over HTTP/1.1.
     private static readonly Variant[] s_variants =
     [
         new(Protocol.Connect, Http2: true, Bidi: false),

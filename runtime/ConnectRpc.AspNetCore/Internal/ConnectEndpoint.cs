@@ -56,12 +56,6 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
             return;
         }
 
-        if (method.Kind == MethodKind.BidiStreaming && !HttpProtocol.IsHttp2(request.Protocol) && !HttpProtocol.IsHttp3(request.Protocol))
-        {
-            HttpServerCall.Reject(http, StatusCodes.Status505HttpVersionNotsupported, null, null);
-            return;
-        }
-
         // The content type decides the protocol, and each protocol reads its own; a rejected
         // request already has its status.
         HttpServerCall? call = GrpcServerCall.Claims(request.ContentType, out GrpcWire wire, out MessageCodec? grpcCodec)
@@ -115,17 +109,25 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
         ConnectException? error = null;
         try
         {
-            call.Start();
-            await _handler(call).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            error = ToConnectException(ex, call, http);
-        }
-
-        try
-        {
-            await call.FinishAsync(error).ConfigureAwait(false);
+            Task<ConnectException?> handling = RunHandlerAsync(call, http);
+            if (!handling.IsCompleted && call.DeadlineToken.CanBeCanceled && await DeadlineFirstAsync(handling, call.DeadlineToken).ConfigureAwait(false))
+            {
+                // Answered at once, as grpc-dotnet does; the handler's token is canceled by now.
+                error = new ConnectException(Code.DeadlineExceeded, "the call exceeded its deadline");
+                try
+                {
+                    await call.AnswerDeadlineAsync(error).ConfigureAwait(false);
+                }
+                finally
+                {
+                    await LateHandlerAsync(handling).ConfigureAwait(false);
+                }
+            }
+            else
+            {
+                error = await handling.ConfigureAwait(false);
+                await call.FinishAsync(error).ConfigureAwait(false);
+            }
         }
         catch (Exception ex) when (http.RequestAborted.IsCancellationRequested || ex is OperationCanceledException or IOException)
         {
@@ -155,6 +157,45 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
             }
 
             call.Dispose();
+        }
+    }
+
+    /// <summary>Runs the interceptors and the handler: the call's error, or null.</summary>
+    private async Task<ConnectException?> RunHandlerAsync(HttpServerCall call, HttpContext http)
+    {
+        try
+        {
+            call.Start();
+            await _handler(call).ConfigureAwait(false);
+            return null;
+        }
+        catch (Exception ex)
+        {
+            return ToConnectException(ex, call, http);
+        }
+    }
+
+    /// <summary>Whether the deadline passes before the handler ends.</summary>
+    private static async Task<bool> DeadlineFirstAsync(Task<ConnectException?> handling, CancellationToken deadline)
+    {
+        var passed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using (deadline.UnsafeRegister(static state => ((TaskCompletionSource)state!).TrySetResult(), passed))
+        {
+            await Task.WhenAny(handling, passed.Task).ConfigureAwait(false);
+        }
+
+        return !handling.IsCompleted;
+    }
+
+    /// <summary>
+    /// Waits for a handler whose call was answered at its deadline: the request lasts until it
+    /// returns (the HttpContext and the call stay its), and its own end is only logged, at debug.
+    /// </summary>
+    private async Task LateHandlerAsync(Task<ConnectException?> handling)
+    {
+        if (await handling.ConfigureAwait(false) is { } late)
+        {
+            ServerLog.HandlerEndedAfterDeadline(_logger, _method.Method.Procedure, late.Code.ToString(), late);
         }
     }
 
@@ -227,4 +268,7 @@ internal static partial class ServerLog
 
     [LoggerMessage(5, LogLevel.Debug, "Call {Procedure} ended: {Code} after {ElapsedMilliseconds:0.0} ms.")]
     public static partial void CallEnded(ILogger logger, string procedure, string code, double elapsedMilliseconds);
+
+    [LoggerMessage(6, LogLevel.Debug, "The handler of {Procedure} ended with {Code} after the call was answered with deadline_exceeded; nothing more was sent.")]
+    public static partial void HandlerEndedAfterDeadline(ILogger logger, string procedure, string code, Exception exception);
 }

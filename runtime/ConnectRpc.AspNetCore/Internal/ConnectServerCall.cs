@@ -178,8 +178,7 @@ internal sealed class ConnectServerCall : HttpServerCall
     private ConnectException TooLarge(long size) =>
         new(Code.ResourceExhausted, $"request size {size} is larger than the limit of {MaxReceive} bytes");
 
-    public override async ValueTask WriteAsync<T>(T message, CancellationToken cancellationToken)
-        where T : class
+    protected override async ValueTask WriteMessageAsync<T>(T message, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(message);
         if (_streaming && MessageFraming.DirectProtoSize(message, Codec, ResponseCompressor, MaxSend, CompressMinBytes) is var size and >= 0)

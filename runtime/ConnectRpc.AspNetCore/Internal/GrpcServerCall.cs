@@ -75,8 +75,7 @@ internal sealed class GrpcServerCall : HttpServerCall
         return ReadEnvelopeAsync(body, parser, cancellationToken);
     }
 
-    public override ValueTask WriteAsync<T>(T message, CancellationToken cancellationToken)
-        where T : class
+    protected override ValueTask WriteMessageAsync<T>(T message, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(message);
         PipeWriter body = Http.Response.BodyWriter;

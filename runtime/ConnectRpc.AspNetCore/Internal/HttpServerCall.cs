@@ -12,16 +12,26 @@ namespace ConnectRpc.AspNetCore.Internal;
 /// deadline, the handler's context, enveloped reading and the size limits. A protocol reads
 /// its own headers (its timeout when it makes the call, the rest in <see cref="ReadProtocolHeaders"/>)
 /// and adds how messages are written and how the call ends (<see cref="FinishAsync"/>).
+/// A call with a deadline can be answered at its deadline while its handler still runs
+/// (<see cref="AnswerDeadlineAsync"/>): its writes pass a gate, so none races that answer, and
+/// those that come after it are refused.
 /// </summary>
 internal abstract class HttpServerCall : ServerCall, IDisposable
 {
     // Timers cannot run longer than this; a longer deadline is reported but not enforced.
     private static readonly TimeSpan s_maxTimer = TimeSpan.FromMilliseconds(int.MaxValue - 1);
 
+    // How long the deadline's answer waits for a write in progress (one stuck on a client that
+    // reads nothing, under a token the handler did not pass) before it resets the request instead.
+    private static readonly TimeSpan s_writeGateWait = TimeSpan.FromSeconds(1);
+
     private readonly ServerMethodSettings _settings;
     private readonly CancellationTokenSource? _deadline;
     private readonly CancellationTokenSource? _linked;
     private readonly ConnectException? _headerError;
+    // Calls with a deadline only: one write at a time, and none once the deadline was answered.
+    private readonly SemaphoreSlim? _writeGate;
+    private volatile bool _answered;
     private EnvelopeReader? _envelopes;
 
     /// <summary>
@@ -45,11 +55,18 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
         _deadline = start.Deadline;
         _linked = start.Linked;
         _headerError = start.Error;
+        if (_deadline is not null)
+        {
+            _writeGate = new SemaphoreSlim(1, 1);
+        }
     }
 
     public override Method Method => _settings.Method;
 
     public bool DeadlineExpired => _deadline?.IsCancellationRequested == true;
+
+    /// <summary>Canceled when the call's deadline passes; never canceled without a (timed) deadline.</summary>
+    public CancellationToken DeadlineToken => _deadline?.Token ?? CancellationToken.None;
 
     /// <summary>The request's HttpContext: the service's scope, the client's connection.</summary>
     public HttpContext Http { get; }
@@ -97,6 +114,69 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
 
     /// <summary>Writes the end of the call: the response or the error, and the trailers.</summary>
     public abstract Task FinishAsync(ConnectException? error);
+
+    /// <summary>Writes one response message in the protocol's form.</summary>
+    protected abstract ValueTask WriteMessageAsync<T>(T message, CancellationToken cancellationToken)
+        where T : class, IMessage<T>;
+
+    public sealed override ValueTask WriteAsync<T>(T message, CancellationToken cancellationToken) =>
+        _writeGate is null ? WriteMessageAsync(message, cancellationToken) : GatedWriteAsync(_writeGate, message, cancellationToken);
+
+    private async ValueTask GatedWriteAsync<T>(SemaphoreSlim gate, T message, CancellationToken cancellationToken)
+        where T : class, IMessage<T>
+    {
+        // Checked before and after the wait: the handler's token is canceled by the time of the answer.
+        ThrowIfAnswered();
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            ThrowIfAnswered();
+
+            await WriteMessageAsync(message, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private void ThrowIfAnswered()
+    {
+        if (_answered)
+        {
+            // The handler ignored its token: the client already has deadline_exceeded.
+            throw new ConnectException(Code.DeadlineExceeded, "the call exceeded its deadline and was answered: this message was not sent");
+        }
+    }
+
+    /// <summary>
+    /// Answers the call with <paramref name="error"/> (deadline_exceeded) while its handler may
+    /// still run, and completes the response at once, so the client need not wait for a handler
+    /// that ignores its token. A write in progress finishes first; the handler's later writes
+    /// fail with deadline_exceeded and send nothing. When a write is stuck, the request is reset
+    /// instead. The caller still waits for the handler before the request ends.
+    /// </summary>
+    public async Task AnswerDeadlineAsync(ConnectException error)
+    {
+        SemaphoreSlim gate = _writeGate ?? throw new InvalidOperationException("only a call with a deadline is answered at its deadline");
+        if (!await gate.WaitAsync(s_writeGateWait).ConfigureAwait(false))
+        {
+            _answered = true;
+            Http.Abort();
+            return;
+        }
+
+        try
+        {
+            _answered = true;
+            await FinishAsync(error).ConfigureAwait(false);
+            await Http.Response.CompleteAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
 
     /// <summary>
     /// Sets the call's compressions from what the request says (docs/wire/compression.md): the encoding of its
@@ -295,6 +375,7 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
         _envelopes?.Release();
         _linked?.Dispose();
         _deadline?.Dispose();
+        _writeGate?.Dispose();
     }
 
     private readonly record struct CallStart(

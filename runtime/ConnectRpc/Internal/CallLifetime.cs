@@ -19,6 +19,7 @@ internal sealed class CallLifetime : IDisposable
     private volatile bool _deadlineReached;
 
     private SendFailure? _sendFailure;
+    private volatile string? _waiting;
 
     /// <param name="time">The call's clock.</param>
     /// <param name="timeout">The call's timeout, or null.</param>
@@ -58,6 +59,17 @@ internal sealed class CallLifetime : IDisposable
 
     public CancellationToken Token => _source.Token;
 
+    /// <summary>
+    /// What the call is waiting for that may never come, if anything: added to the error of a
+    /// call canceled or out of time while it waits (a half-duplex bidi call waiting for its
+    /// request stream to end).
+    /// </summary>
+    public string? Waiting
+    {
+        get => _waiting;
+        set => _waiting = value;
+    }
+
     public DateTimeOffset? Deadline { get; }
 
     public TimeSpan? Timeout { get; }
@@ -68,7 +80,12 @@ internal sealed class CallLifetime : IDisposable
     /// </summary>
     public TimeSpan? TimeLeft => Deadline is { } deadline ? deadline - _time.GetUtcNow() : null;
 
-    private bool DeadlinePassed => _deadlineReached || Timeout == TimeSpan.Zero;
+    /// <summary>
+    /// Whether the deadline passed: its timer fired, or the clock says so. The clock matters when
+    /// the server's cancellation (an HTTP/2 RST_STREAM with CANCEL at its own deadline) arrives
+    /// before this call's timer callback runs: the call then reports deadline_exceeded, not canceled.
+    /// </summary>
+    private bool DeadlinePassed => _deadlineReached || Timeout == TimeSpan.Zero || (Deadline is { } deadline && _time.GetUtcNow() >= deadline);
 
     private bool CallerCanceled => _callerToken.IsCancellationRequested || _parentToken.IsCancellationRequested;
 
@@ -129,16 +146,17 @@ internal sealed class CallLifetime : IDisposable
         // (a canceled status that arrives after the deadline is deadline_exceeded), then a
         // failed request source. Any other error stands as it is.
         bool canceled = ex is OperationCanceledException or ConnectException { Code: Code.Canceled };
+        string waiting = _waiting is { } note ? " " + note : string.Empty;
         if (canceled && CallerCanceled)
         {
-            return new ConnectException(Code.Canceled, $"The call to {method.Procedure} was canceled.", ex);
+            return new ConnectException(Code.Canceled, $"The call to {method.Procedure} was canceled.{waiting}", ex);
         }
 
         if (canceled && DeadlinePassed)
         {
             return new ConnectException(
                 Code.DeadlineExceeded,
-                $"The call to {method.Procedure} exceeded its deadline of {Timeout?.TotalMilliseconds:0} ms.",
+                $"The call to {method.Procedure} exceeded its deadline of {Timeout?.TotalMilliseconds:0} ms.{waiting}",
                 ex);
         }
 

@@ -8,8 +8,9 @@ namespace ConnectRpc.Internal;
 /// An enveloped call over HttpClient, whatever the protocol (Connect streaming, gRPC,
 /// gRPC-Web): the one place that starts the HTTP request, writes request frames and reads
 /// response frames. A call with one request (unary, server streaming) sends it whole, with its
-/// length; a call with a request stream is full duplex. A protocol says how its request is
-/// made, how its response headers are checked, and how its stream ends.
+/// length; a call with a request stream is full duplex, except a bidi call over HTTP/1.1, which
+/// is half-duplex: it reads no response before its request stream ended. A protocol says how its
+/// request is made, how its response headers are checked, and how its stream ends.
 /// </summary>
 internal abstract class HttpStreamClientCall<TRequest, TResponse> : ClientCall<TRequest, TResponse>
     where TRequest : class, IMessage<TRequest>
@@ -17,6 +18,8 @@ internal abstract class HttpStreamClientCall<TRequest, TResponse> : ClientCall<T
 {
     private readonly CallLifetime _lifetime;
     private readonly DuplexContent? _duplex;
+    // Half-duplex only (bidi over HTTP/1.1): completes when the request stream ended.
+    private readonly TaskCompletionSource? _requestEnded;
     private PooledBufferWriter? _single;
     private Task<HttpResponseMessage>? _response;
     private HttpRequestMessage? _request;
@@ -34,6 +37,11 @@ internal abstract class HttpStreamClientCall<TRequest, TResponse> : ClientCall<T
         if (method.Kind is MethodKind.ClientStreaming or MethodKind.BidiStreaming)
         {
             _duplex = new DuplexContent();
+        }
+
+        if (version.HalfDuplex)
+        {
+            _requestEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         }
     }
 
@@ -178,6 +186,7 @@ internal abstract class HttpStreamClientCall<TRequest, TResponse> : ClientCall<T
     {
         EnsureStarted();
         _duplex?.Complete();
+        _requestEnded?.TrySetResult();
         return ValueTask.CompletedTask;
     }
 
@@ -197,6 +206,11 @@ internal abstract class HttpStreamClientCall<TRequest, TResponse> : ClientCall<T
         {
             if (_envelopes is null)
             {
+                if (_requestEnded is not null)
+                {
+                    await RequestEndedAsync(_requestEnded.Task, cancellationToken).ConfigureAwait(false);
+                }
+
                 HttpResponseMessage response = await ResponseAsync(cancellationToken).ConfigureAwait(false);
                 ReceivedResponseHeaders = HttpTransportSettings.ReceivedHeaders(response, null, null);
                 bool base64 = StartReceiving(response);
@@ -233,6 +247,34 @@ internal abstract class HttpStreamClientCall<TRequest, TResponse> : ClientCall<T
             throw error;
         }
     }
+
+    /// <summary>
+    /// Half-duplex (bidi over HTTP/1.1): waits until the request stream ended, or the response
+    /// came anyway (a failed request). A request stream that waits for a response itself never
+    /// ends: the call's deadline or cancellation ends the wait, and the call's error says why.
+    /// </summary>
+    private async ValueTask RequestEndedAsync(Task requestEnded, CancellationToken cancellationToken)
+    {
+        if (requestEnded.IsCompleted)
+        {
+            return;
+        }
+
+        EnsureStarted();
+        // Kept when the wait ends without either (canceled, or the request failed as the call
+        // was canceled): the call's error reports it.
+        _lifetime.Waiting = HalfDuplexNote;
+        await Task.WhenAny(requestEnded, _response!).WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (requestEnded.IsCompletedSuccessfully || _response!.IsCompletedSuccessfully)
+        {
+            _lifetime.Waiting = null;
+        }
+    }
+
+    /// <summary>Why a half-duplex call that ended while waiting for its request stream to end got no response.</summary>
+    internal const string HalfDuplexNote =
+        "Over HTTP/1.1 a bidi call is half-duplex: no response is read until the request stream has ended, and it had not. " +
+        "A request stream that waits for responses needs HTTP/2 (ConnectClientOptions.HttpVersion = HttpVersion.Version20).";
 
     /// <summary>The end frame: its flags checked, its payload decompressed when marked so, then read by the protocol.</summary>
     private ConnectException? ReadEndFrame(EnvelopeFrame frame)
@@ -296,6 +338,7 @@ internal abstract class HttpStreamClientCall<TRequest, TResponse> : ClientCall<T
     {
         _lifetime.Abandon();
         _duplex?.Abort();
+        _requestEnded?.TrySetCanceled();
         HttpResponseMessage? response = null;
         if (_response is not null)
         {

@@ -74,26 +74,18 @@ internal sealed class HttpTransportSettings
     /// The HTTP version and policy of a call (docs/architecture.md#http-versions): what the options ask
     /// for; otherwise HTTP/2 by ALPN over TLS and HTTP/1.1 over cleartext, except gRPC
     /// (<paramref name="http2Only"/>), which is always HTTP/2, with prior knowledge over
-    /// cleartext. Bidi needs HTTP/2 end to end, so it never falls back, and over HTTP/1.1 it
-    /// fails before any I/O.
+    /// cleartext. A bidi call on HTTP/2 never falls back, so it stays full duplex; a bidi call
+    /// on HTTP/1.1 is half-duplex (<see cref="HttpVersionChoice.HalfDuplex"/>).
     /// </summary>
     public HttpVersionChoice HttpVersionFor(Method method, bool http2Only = false)
     {
         bool tls = BaseAddress.Scheme == Uri.UriSchemeHttps;
         Version version = Options.HttpVersion ?? (tls || http2Only ? HttpVersion.Version20 : HttpVersion.Version11);
         // (gRPC asked to use HTTP/1.x was already refused when the options were read.)
-        bool needsHttp2 = method.Kind == MethodKind.BidiStreaming || http2Only;
-        if (needsHttp2 && version.Major < 2)
-        {
-            throw new ConnectException(
-                Code.Unimplemented,
-                $"{method.Procedure} is a bidirectional-streaming method: it needs HTTP/2, and this client uses HTTP/{version}. " +
-                (tls ? "Set ConnectClientOptions.HttpVersion to HttpVersion.Version20." : "Over cleartext http://, set ConnectClientOptions.HttpVersion to HttpVersion.Version20 (HTTP/2 with prior knowledge), or use https://."));
-        }
-
-        HttpVersionPolicy policy = Options.HttpVersionPolicy
-            ?? (version.Major >= 2 && (!tls || needsHttp2) ? HttpVersionPolicy.RequestVersionExact : HttpVersionPolicy.RequestVersionOrLower);
-        return new HttpVersionChoice(version, policy);
+        bool bidi = method.Kind == MethodKind.BidiStreaming;
+        bool exact = version.Major >= 2 && (!tls || bidi || http2Only);
+        HttpVersionPolicy policy = Options.HttpVersionPolicy ?? (exact ? HttpVersionPolicy.RequestVersionExact : HttpVersionPolicy.RequestVersionOrLower);
+        return new HttpVersionChoice(version, policy, HalfDuplex: bidi && version.Major < 2);
     }
 
     /// <summary>
@@ -218,7 +210,13 @@ internal sealed class HttpTransportSettings
 internal readonly record struct TimeoutHeader(string Name, Func<TimeSpan, string?> Format);
 
 /// <summary>The HTTP version of a call and how strictly it applies.</summary>
-internal readonly record struct HttpVersionChoice(Version Version, HttpVersionPolicy Policy);
+/// <param name="Version">The HTTP version requested.</param>
+/// <param name="Policy">How strictly it applies.</param>
+/// <param name="HalfDuplex">
+/// A bidi call over HTTP/1.1: the request stream is sent to its end before any response is
+/// read, as HTTP/1.1 (and HttpClient on it) returns a response only after its request.
+/// </param>
+internal readonly record struct HttpVersionChoice(Version Version, HttpVersionPolicy Policy, bool HalfDuplex = false);
 
 /// <summary>
 /// A request body written while the response is read (full duplex). Its headers are flushed
