@@ -23,11 +23,11 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
     private readonly ILogger _logger;
     private readonly ServerCallHandler _handler;
 
-    public ConnectEndpoint(ServerMethod<TService> method, ServiceActivator<TService> activator, ConnectServerOptions options, TimeProvider time, ILogger logger)
+    public ConnectEndpoint(ServerMethod<TService> method, ServiceActivator<TService> activator, ConnectServerOptions options, TimeProvider time, ServerShutdown shutdown, ILogger logger)
     {
         _method = method;
         _activator = activator;
-        _settings = new ServerMethodSettings(method.Method, options, time);
+        _settings = new ServerMethodSettings(method.Method, options, time, shutdown);
         _logger = logger;
 
         // The interceptor chain is composed once; a call allocates no delegates. A service that
@@ -112,9 +112,23 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
             activity = telemetry.StartCall(method, call.Context.Protocol, serverAddress, serverPort, call.Context.RequestHeaders, _settings.TracedRequestMetadata);
         }
 
+        // Once the application stops, a call that still arrives is refused before its handler
+        // runs: unavailable, safe to retry on another instance (ConnectServerOptions.ShutdownTimeout).
+        ServerShutdown shutdown = _settings.Shutdown;
+        bool admitted = shutdown.TryEnter();
         ConnectException? error = null;
         try
         {
+            if (!admitted)
+            {
+                if (HttpProtocol.IsHttp10(request.Protocol) || HttpProtocol.IsHttp11(request.Protocol))
+                {
+                    http.Response.Headers.Connection = "close";
+                }
+
+                throw ServerShutdown.Refusal();
+            }
+
             call.Start();
             await _handler(call).ConfigureAwait(false);
         }
@@ -155,6 +169,10 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
             }
 
             call.Dispose();
+            if (admitted)
+            {
+                shutdown.Exit();
+            }
         }
     }
 
@@ -200,6 +218,9 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
                     ex);
             case OperationCanceledException when call.DeadlineExpired:
                 return new ConnectException(Code.DeadlineExceeded, "the call exceeded its deadline", ex);
+            case OperationCanceledException when _settings.Shutdown.HasExpired && !http.RequestAborted.IsCancellationRequested:
+                // The shutdown timeout passed (ConnectServerOptions.ShutdownTimeout).
+                return ServerShutdown.Refusal(ex);
             case OperationCanceledException when http.RequestAborted.IsCancellationRequested:
                 return new ConnectException(Code.Canceled, "the client canceled the call", ex);
             default:
