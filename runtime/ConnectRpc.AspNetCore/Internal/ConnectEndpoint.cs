@@ -72,6 +72,17 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
             return;
         }
 
+        // Once the application stops, a call that still arrives is refused before its handler
+        // runs, with HTTP 503: unavailable, which proxies and clients may retry on another
+        // instance (ConnectServerOptions.ShutdownTimeout).
+        ServerShutdown shutdown = _settings.Shutdown;
+        if (!shutdown.TryEnter())
+        {
+            call.Dispose();
+            await ServerShutdown.RefuseAsync(http, grpc: call is GrpcServerCall).ConfigureAwait(false);
+            return;
+        }
+
         // The receive limit governs the body instead of Kestrel's (30,000,000 bytes by default):
         // a stream's limit is per message, a unary body may carry one message plus framing and
         // compression overhead. A stream may also idle legitimately: deadlines bound it instead
@@ -112,23 +123,9 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
             activity = telemetry.StartCall(method, call.Context.Protocol, serverAddress, serverPort, call.Context.RequestHeaders, _settings.TracedRequestMetadata);
         }
 
-        // Once the application stops, a call that still arrives is refused before its handler
-        // runs: unavailable, safe to retry on another instance (ConnectServerOptions.ShutdownTimeout).
-        ServerShutdown shutdown = _settings.Shutdown;
-        bool admitted = shutdown.TryEnter();
         ConnectException? error = null;
         try
         {
-            if (!admitted)
-            {
-                if (HttpProtocol.IsHttp10(request.Protocol) || HttpProtocol.IsHttp11(request.Protocol))
-                {
-                    http.Response.Headers.Connection = "close";
-                }
-
-                throw ServerShutdown.Refusal();
-            }
-
             call.Start();
             await _handler(call).ConfigureAwait(false);
         }
@@ -169,10 +166,7 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
             }
 
             call.Dispose();
-            if (admitted)
-            {
-                shutdown.Exit();
-            }
+            shutdown.Exit();
         }
     }
 

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using ConnectRpc.Internal;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -15,6 +17,12 @@ internal sealed class ServerShutdown : IDisposable
 {
     /// <summary>The message of every call refused or ended by the shutdown.</summary>
     public const string Message = "the server is shutting down";
+
+    /// <summary><see cref="Message"/> percent-encoded, as grpc-message carries it.</summary>
+    private const string EncodedMessage = "the%20server%20is%20shutting%20down";
+
+    /// <summary>A Connect error body with <see cref="Message"/>.</summary>
+    private static readonly ReadOnlyMemory<byte> s_connectError = "{\"code\":\"unavailable\",\"message\":\"the server is shutting down\"}"u8.ToArray();
 
     private readonly CancellationTokenSource _expired = new();
     private readonly TimeSpan _timeout;
@@ -80,8 +88,36 @@ internal sealed class ServerShutdown : IDisposable
         }
     }
 
-    /// <summary>The error of a call refused, or ended, by the shutdown: <c>unavailable</c>, safe to retry elsewhere when no message was sent.</summary>
+    /// <summary>The error of a call ended by the shutdown timeout: <c>unavailable</c>.</summary>
     public static ConnectException Refusal(Exception? inner = null) => new(Code.Unavailable, Message, inner);
+
+    /// <summary>
+    /// Refuses a call that arrived while the server stops, before anything of it ran: HTTP 503
+    /// on every protocol, so a proxy may retry it on another instance (HAProxy's
+    /// <c>retry-on 503</c>, nginx's <c>proxy_next_upstream http_503</c>). Connect clients read
+    /// <c>unavailable</c> from the status (a unary call also from the JSON error body), gRPC and
+    /// gRPC-Web clients from the status too (HTTP 503 is unavailable), or from the
+    /// <c>grpc-status</c> header when they read it first. HTTP/1.1 connections are closed after it.
+    /// </summary>
+    public static Task RefuseAsync(HttpContext http, bool grpc)
+    {
+        HttpResponse response = http.Response;
+        response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+        if (HttpProtocol.IsHttp10(http.Request.Protocol) || HttpProtocol.IsHttp11(http.Request.Protocol))
+        {
+            response.Headers.Connection = "close";
+        }
+
+        if (grpc)
+        {
+            response.Headers[GrpcProtocol.StatusHeader] = "14";
+            response.Headers[GrpcProtocol.MessageHeader] = EncodedMessage;
+            return Task.CompletedTask;
+        }
+
+        response.ContentType = "application/json";
+        return response.Body.WriteAsync(s_connectError, http.RequestAborted).AsTask();
+    }
 
     private void Begin()
     {
