@@ -287,6 +287,35 @@ internal static class ProxyRig
         }
     }
 
+    /// <summary>
+    /// Stops the proxies first, in the order given (nginx's master stops its worker on SIGTERM),
+    /// then the servers, and deletes <paramref name="dir"/>.
+    /// </summary>
+    public static async Task StopAsync(string dir, GreetInstance[] servers, params RigProcess?[] proxies)
+    {
+        foreach (RigProcess? proxy in proxies)
+        {
+            if (proxy is not null)
+            {
+                await proxy.DisposeAsync();
+            }
+        }
+
+        foreach (GreetInstance server in servers)
+        {
+            await server.DisposeAsync();
+        }
+
+        Directory.Delete(dir, recursive: true);
+    }
+
+    /// <summary>Fails if a server logged a warning or an error.</summary>
+    public static void AssertQuiet(GreetInstance[] servers)
+    {
+        string[] problems = [.. servers.SelectMany(s => s.Problems.Select(line => s.Name + ": " + line))];
+        Assert.True(problems.Length == 0, "The servers logged warnings or errors:\n" + string.Join('\n', problems.Take(10)));
+    }
+
     /// <summary>A client of the demo's service at <paramref name="url"/>.</summary>
     public static CallInvoker Client(Uri url, Protocol protocol, bool http2) =>
         new(url.ToString(), new ConnectClientOptions { Protocol = protocol, HttpVersion = http2 ? HttpVersion.Version20 : HttpVersion.Version11 });

@@ -315,35 +315,13 @@ public sealed class ProxyServers : IAsyncLifetime
     }
 
     /// <summary>Fails if a server logged a warning or an error.</summary>
-    internal void AssertServersQuiet()
-    {
-        string[] problems = [.. Servers.SelectMany(s => s.Problems.Select(line => s.Name + ": " + line))];
-        Assert.True(problems.Length == 0, "The servers logged warnings or errors:\n" + string.Join('\n', problems.Take(10)));
-    }
+    internal void AssertServersQuiet() => ProxyRig.AssertQuiet(Servers);
 
     public async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
-            return;
+            await ProxyRig.StopAsync(_dir, Servers, _nginx, _haproxy);
         }
-
-        // The proxies first (nginx's master stops its worker on SIGTERM), then the servers.
-        if (_nginx is not null)
-        {
-            await _nginx.DisposeAsync();
-        }
-
-        if (_haproxy is not null)
-        {
-            await _haproxy.DisposeAsync();
-        }
-
-        foreach (GreetInstance server in Servers)
-        {
-            await server.DisposeAsync();
-        }
-
-        Directory.Delete(_dir, recursive: true);
     }
 }
