@@ -127,6 +127,20 @@ public sealed class ShutdownTests
     }
 
     [Fact]
+    public async Task Stop_TimeoutNotBelowTheHosts_Warns()
+    {
+        // HostOptions.ShutdownTimeout is 30 s by default: Kestrel would abort calls first.
+        KestrelHost host = await KestrelHost.StartAsync(options => options.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        await using (host)
+        {
+            host.ExpectLogs("the shutdown timeout is not below the host's", "is not below HostOptions.ShutdownTimeout");
+            using var hostLimit = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await host.StopAsync(hostLimit.Token).WaitAsync(TimeSpan.FromSeconds(15), Bounded.Token);
+            Assert.Contains(host.Logs, entry => entry.Contains("ShutdownTimeout (30 s) is not below HostOptions.ShutdownTimeout (30 s)", StringComparison.Ordinal));
+        }
+    }
+
+    [Fact]
     public void ShutdownTimeout_NegativeRefused_ZeroAndInfiniteAccepted()
     {
         var options = new ConnectServerOptions();
