@@ -23,8 +23,10 @@ DEMO_HTTP2_PORT ?= 0
 FUZZ_SECONDS ?= 60
 # make load LOAD_SCALE=8: multiplies the load test's stream count (1,500 at scale 1) and its time windows.
 LOAD_SCALE ?= 4
+# make scale PROXY_SCALE=8: multiplies the rolling restart's load workers (7 at scale 1, in make test); above 1, two rounds.
+PROXY_SCALE ?= 4
 
-.PHONY: help plugin protoc tools interop browser generate examples demo serve test fuzz load golden bench bench-quick bench-tools clean pack
+.PHONY: help plugin protoc tools interop browser generate examples demo serve test fuzz load scale proxy-tools golden bench bench-quick bench-tools clean pack
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-10s %s\n", $$1, $$2 }'
@@ -137,7 +139,7 @@ serve: examples ## Run the Greet server (with health and reflection): http://127
 	$(GREET_SERVER) --http1-port $(HTTP1_PORT) --http2-port $(HTTP2_PORT)
 
 # pack first: the package tests pack again into a temporary feed, which then only repacks what make pack built.
-test: generate interop browser pack ## Run every test (the plugin tests run the published bin/ plugin through protoc and buf), then the demo
+test: generate interop browser pack proxy-tools ## Run every test (the plugin tests run the published bin/ plugin through protoc and buf), then the demo
 	@command -v zstd > /dev/null || { apt-get update -qq && apt-get install -y -qq zstd > /dev/null; } # ZstdWireTests' reference decoder
 	$(BUF) lint
 	@status=0; CONNECT_PLUGIN=$(CURDIR)/$(PLUGIN) dotnet test ConnectPlugin.sln --nologo 2>&1 | tee bin/test.log || status=$$?; \
@@ -155,6 +157,15 @@ fuzz: ## Run the property-based fuzz tests (*FuzzTests) of the runtime and the p
 load: ## Run only the load and fault tests (LoadAndFaultTests) at LOAD_SCALE (4: 6,000 streams)
 	CONNECT_LOAD_SCALE=$(LOAD_SCALE) dotnet test runtime/ConnectRpc.AspNetCore.Tests --nologo \
 		--filter "FullyQualifiedName~LoadAndFaultTests" --logger "console;verbosity=detailed"
+
+# The proxy tests (runtime/ConnectRpc.AspNetCore.Tests/Proxies) run Debian's HAProxy and nginx (in /usr/sbin).
+proxy-tools: ## Install haproxy and nginx with apt-get when missing (as root)
+	@[ -x /usr/sbin/haproxy ] || command -v haproxy > /dev/null || { apt-get update -qq && apt-get install -y -qq haproxy > /dev/null; }
+	@[ -x /usr/sbin/nginx ] || command -v nginx > /dev/null || { apt-get update -qq && apt-get install -y -qq nginx > /dev/null; }
+
+scale: proxy-tools ## Run the proxy tests and the rolling restart behind HAProxy at PROXY_SCALE (4: 28 load workers, 6 restarts)
+	CONNECT_PROXY_SCALE=$(PROXY_SCALE) dotnet test runtime/ConnectRpc.AspNetCore.Tests --nologo \
+		--filter "FullyQualifiedName~ProxyTests|FullyQualifiedName~RollingRestartTests" --logger "console;verbosity=detailed"
 
 golden: plugin tools ## Regenerate testdata/*/golden and runtime/ConnectRpc.AspNetCore/Generated from the current plugin (review the diff!)
 	UPDATE_GOLDEN=1 CONNECT_PLUGIN=$(CURDIR)/$(PLUGIN) dotnet test plugin/ProtocGenConnectCSharp.Tests --nologo \

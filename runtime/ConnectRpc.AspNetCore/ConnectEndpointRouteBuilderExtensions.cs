@@ -80,6 +80,7 @@ public static class ConnectEndpointRouteBuilderExtensions
         ILogger logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("ConnectRpc.AspNetCore");
         // The one clock of every deadline: the application's TimeProvider when it registers one.
         TimeProvider time = services.GetService<TimeProvider>() ?? TimeProvider.System;
+        ServerShutdown shutdown = services.GetRequiredService<ServerShutdown>();
 
         var binder = new ServiceBinder<TService>();
         bind(binder);
@@ -92,7 +93,7 @@ public static class ConnectEndpointRouteBuilderExtensions
         var builders = new List<IEndpointConventionBuilder>(binder.Methods.Count);
         foreach (ServerMethod<TService> method in binder.Methods)
         {
-            var endpoint = new ConnectEndpoint<TService>(method, activator, options, time, logger);
+            var endpoint = new ConnectEndpoint<TService>(method, activator, options, time, shutdown, logger);
             IEndpointConventionBuilder builder = endpoints
                 .Map(method.Method.Procedure, endpoint.HandleAsync)
                 .WithDisplayName("Connect " + method.Method.Procedure)

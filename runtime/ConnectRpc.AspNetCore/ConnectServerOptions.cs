@@ -31,6 +31,13 @@ public sealed class ConnectServerOptions
     private int _maxReceiveMessageSize = DefaultMaxReceiveMessageSize;
     private int _maxSendMessageSize = int.MaxValue;
     private int _compressMinBytes = DefaultCompressMinBytes;
+    private TimeSpan _shutdownTimeout = DefaultShutdownTimeout;
+
+    /// <summary>
+    /// The default <see cref="ShutdownTimeout"/>: 25 seconds, 5 below ASP.NET Core's default
+    /// <c>HostOptions.ShutdownTimeout</c> (30 s) and Kubernetes' default grace period (30 s).
+    /// </summary>
+    public static readonly TimeSpan DefaultShutdownTimeout = TimeSpan.FromSeconds(25);
 
     /// <summary>
     /// The largest request message accepted, in bytes, after decompression; larger ones fail
@@ -79,6 +86,40 @@ public sealed class ConnectServerOptions
     /// </summary>
     public IList<Compressor> Compressors { get; } = new List<Compressor> { Compressor.Gzip, Compressor.Brotli, Compressor.Zstd, Compressor.Deflate };
 
+    /// <summary>
+    /// How long calls in flight may go on once the application begins to stop (SIGTERM, Ctrl-C,
+    /// <c>IHostApplicationLifetime.StopApplication</c>). Default: <see cref="DefaultShutdownTimeout"/>
+    /// (25 s); <see cref="TimeSpan.Zero"/> cancels them at once, <see cref="Timeout.InfiniteTimeSpan"/>
+    /// leaves them to the host. Server-wide: only the value given to <c>AddConnect</c> counts.
+    /// </summary>
+    /// <remarks>
+    /// <para>
+    /// From the moment the application stops, the server refuses calls that still arrive (on a
+    /// connection opened before) with <see cref="Code.Unavailable"/>, "the server is shutting
+    /// down", before their handler runs: a client or proxy may retry them on another instance.
+    /// Meanwhile Kestrel stops listening, sends HTTP/2 connections a GOAWAY and closes HTTP/1.1
+    /// connections after their current response, so proxies move to other instances. Calls in
+    /// flight run on; when the timeout passes, each handler's <see cref="RequestContext.CancellationToken"/>
+    /// fires and the call ends with <see cref="Code.Unavailable"/>, "the server is shutting
+    /// down" (a stream after the messages it sent). A handler that ignores its token runs on
+    /// until the host gives up.
+    /// </para>
+    /// <para>
+    /// Keep it below <c>HostOptions.ShutdownTimeout</c> (30 s by default; <c>builder.Services.Configure&lt;HostOptions&gt;</c>):
+    /// when the host's time is up, Kestrel aborts the connections still open, and calls then end
+    /// without a status (the client sees a reset stream or a closed connection). A warning is
+    /// logged at shutdown when it is not below. The server's orchestrator must wait longer still
+    /// before it kills the process (Kubernetes: <c>terminationGracePeriodSeconds</c>, 30 s).
+    /// </para>
+    /// </remarks>
+    public TimeSpan ShutdownTimeout
+    {
+        get => _shutdownTimeout;
+        set => _shutdownTimeout = value >= TimeSpan.Zero || value == Timeout.InfiniteTimeSpan
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(ShutdownTimeout), value, "The timeout must not be negative, unless it is Timeout.InfiniteTimeSpan.");
+    }
+
     /// <summary>Interceptors that every call passes through; the first is the outermost.</summary>
     public IList<ServerInterceptor> Interceptors { get; } = new List<ServerInterceptor>();
 
@@ -103,6 +144,7 @@ public sealed class ConnectServerOptions
             MaxReceiveMessageSize = MaxReceiveMessageSize,
             MaxSendMessageSize = MaxSendMessageSize,
             CompressMinBytes = CompressMinBytes,
+            ShutdownTimeout = ShutdownTimeout,
         };
         copy.Compressors.Clear();
         foreach (Compressor compressor in Compressors)

@@ -1,4 +1,9 @@
 using ConnectRpc.AspNetCore;
+using ConnectRpc.AspNetCore.Internal;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 // In the namespace of IServiceCollection, as ASP.NET Core's own Add* methods are, so
 // Program.cs needs no extra using.
@@ -22,6 +27,14 @@ public static class ConnectServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         services.AddOptions<ConnectServerOptions>();
         services.AddRouting();
+
+        // One shutdown for the whole server, on the server-wide ShutdownTimeout.
+        services.TryAddSingleton(provider => new ServerShutdown(
+            provider.GetRequiredService<IOptions<ConnectServerOptions>>().Value.ShutdownTimeout,
+            provider.GetService<IOptions<HostOptions>>()?.Value.ShutdownTimeout ?? TimeSpan.FromSeconds(30),
+            provider.GetService<IHostApplicationLifetime>(),
+            provider.GetService<TimeProvider>() ?? TimeProvider.System,
+            provider.GetRequiredService<ILoggerFactory>().CreateLogger("ConnectRpc.AspNetCore")));
         if (configure is not null)
         {
             services.Configure(configure);

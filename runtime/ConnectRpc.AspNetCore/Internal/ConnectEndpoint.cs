@@ -23,11 +23,11 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
     private readonly ILogger _logger;
     private readonly ServerCallHandler _handler;
 
-    public ConnectEndpoint(ServerMethod<TService> method, ServiceActivator<TService> activator, ConnectServerOptions options, TimeProvider time, ILogger logger)
+    public ConnectEndpoint(ServerMethod<TService> method, ServiceActivator<TService> activator, ConnectServerOptions options, TimeProvider time, ServerShutdown shutdown, ILogger logger)
     {
         _method = method;
         _activator = activator;
-        _settings = new ServerMethodSettings(method.Method, options, time);
+        _settings = new ServerMethodSettings(method.Method, options, time, shutdown);
         _logger = logger;
 
         // The interceptor chain is composed once; a call allocates no delegates. A service that
@@ -63,6 +63,17 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
             : ConnectServerCall.Create(http, _settings);
         if (call is null)
         {
+            return;
+        }
+
+        // Once the application stops, a call that still arrives is refused before its handler
+        // runs, with HTTP 503: unavailable, which proxies and clients may retry on another
+        // instance (ConnectServerOptions.ShutdownTimeout).
+        ServerShutdown shutdown = _settings.Shutdown;
+        if (!shutdown.TryEnter())
+        {
+            call.Dispose();
+            await ServerShutdown.RefuseAsync(http, grpc: call is GrpcServerCall).ConfigureAwait(false);
             return;
         }
 
@@ -157,6 +168,7 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
             }
 
             call.Dispose();
+            shutdown.Exit();
         }
     }
 
@@ -241,6 +253,9 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
                     ex);
             case OperationCanceledException when call.DeadlineExpired:
                 return new ConnectException(Code.DeadlineExceeded, "the call exceeded its deadline", ex);
+            case OperationCanceledException when _settings.Shutdown.HasExpired && !http.RequestAborted.IsCancellationRequested:
+                // The shutdown timeout passed (ConnectServerOptions.ShutdownTimeout).
+                return ServerShutdown.Refusal(ex);
             case OperationCanceledException when http.RequestAborted.IsCancellationRequested:
                 return new ConnectException(Code.Canceled, "the client canceled the call", ex);
             default:

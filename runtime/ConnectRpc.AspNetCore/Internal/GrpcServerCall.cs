@@ -116,11 +116,20 @@ internal sealed class GrpcServerCall : HttpServerCall
         }
 
         Headers? errorMetadata = ErrorTrailers(error);
+        bool bodyless = !HeadersSent;
         SendHeaders(error?.Headers);
         if (_wire == GrpcWire.Grpc)
         {
             // HTTP/2 trailers: the endpoint sends gRPC only where the response supports them.
             AppendEnd(Http.Features.GetRequiredFeature<IHttpResponseTrailersFeature>().Trailers, trailers, errorMetadata, error);
+            if (bodyless)
+            {
+                // Headers, no message, then trailers: sent on their own, or Kestrel would mark the
+                // headers content-length: 0, and nginx's grpc_pass ends such a response there,
+                // dropping the trailers and with them the status.
+                await response.StartAsync(Http.RequestAborted).ConfigureAwait(false);
+            }
+
             return;
         }
 

@@ -212,6 +212,8 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
         DateTimeOffset? deadline = null;
         CancellationTokenSource? deadlineSource = null;
         CancellationTokenSource? linked = null;
+        // The handler's token also fires when the shutdown timeout passes.
+        CancellationToken shutdown = settings.Shutdown.Expired;
         // A timeout past the end of the calendar (grpc-timeout allows 99,999,999 hours) is no timeout (docs/wire/timeouts.md).
         if (timeout.Value is { } value && time.GetUtcNow() is var now && value < DateTimeOffset.MaxValue - now)
         {
@@ -219,9 +221,11 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
             if (value <= s_maxTimer)
             {
                 deadlineSource = new CancellationTokenSource(value, time);
-                linked = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, deadlineSource.Token);
+                linked = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, deadlineSource.Token, shutdown);
             }
         }
+
+        linked ??= CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, shutdown);
 
         var response = new ResponseMetadataSlots();
         Headers headers = ReceivedHeaders(http.Request.Headers, out string? invalidBinaryKey);

@@ -12,10 +12,11 @@ internal sealed class ServerMethodSettings
     private const string UnaryAcceptPost = ConnectProtocol.UnaryJson + ", " + ConnectProtocol.UnaryProto + ", " + GrpcProtocol.AcceptPost;
     private const string StreamAcceptPost = ConnectProtocol.StreamJson + ", " + ConnectProtocol.StreamProto + ", " + GrpcProtocol.AcceptPost;
 
-    public ServerMethodSettings(Method method, ConnectServerOptions options, TimeProvider time)
+    public ServerMethodSettings(Method method, ConnectServerOptions options, TimeProvider time, ServerShutdown shutdown)
     {
         // Checked here, so that a bad list fails MapConnectService rather than a call.
         Compressors = CompressorSet.Create(options.Compressors, "ConnectServerOptions.Compressors", nameof(options));
+        Shutdown = shutdown;
         Method = method;
         MaxReceive = options.MaxReceiveMessageSize;
         MaxSend = options.MaxSendMessageSize;
@@ -32,6 +33,9 @@ internal sealed class ServerMethodSettings
     public static RpcTelemetry Telemetry { get; } = new(typeof(ServerMethodSettings).Assembly, server: true);
 
     public Method Method { get; }
+
+    /// <summary>The server's shutdown: refuses calls once stopping, cancels the rest at its timeout.</summary>
+    public ServerShutdown Shutdown { get; }
 
     /// <summary>The largest request message, after decompression.</summary>
     public int MaxReceive { get; }
