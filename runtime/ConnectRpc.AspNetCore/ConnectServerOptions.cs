@@ -1,4 +1,5 @@
 using ConnectRpc.Internal;
+using Google.Protobuf.Reflection;
 
 namespace ConnectRpc.AspNetCore;
 
@@ -66,6 +67,17 @@ public sealed class ConnectServerOptions
         set => _compressMinBytes = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(CompressMinBytes), value, "The size must not be negative.");
     }
 
+    /// <summary>
+    /// Message types the JSON codec may meet inside <c>google.protobuf.Any</c>, beyond those it
+    /// knows already: every message of the service's .proto file and its imports (generated
+    /// code gives them) and the well-known types. Each type brings every message of its .proto
+    /// file and that file's imports, as <see cref="TypeRegistry.FromMessages(MessageDescriptor[])"/> does.
+    /// A request with an <c>Any</c> of a type the codec does not know fails with
+    /// <see cref="Code.InvalidArgument"/>; a response with one fails with <see cref="Code.Internal"/>,
+    /// logged as the server's failure. The binary codec needs none of this.
+    /// </summary>
+    public IList<MessageDescriptor> JsonTypes { get; } = new List<MessageDescriptor>();
+
     /// <summary>Interceptors that every call passes through; the first is the outermost.</summary>
     public IList<ServerInterceptor> Interceptors { get; } = new List<ServerInterceptor>();
 
@@ -99,6 +111,11 @@ public sealed class ConnectServerOptions
         foreach (string key in TracedRequestMetadata)
         {
             copy.TracedRequestMetadata.Add(key);
+        }
+
+        foreach (MessageDescriptor type in JsonTypes)
+        {
+            copy.JsonTypes.Add(type);
         }
 
         foreach (string key in TracedResponseMetadata)

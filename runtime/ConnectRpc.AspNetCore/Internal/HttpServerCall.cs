@@ -40,7 +40,8 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
     {
         Http = http;
         _settings = settings;
-        Codec = codec;
+        // The content type names the codec; a JSON call uses the method's, which knows its types.
+        Codec = codec.IsJson ? settings.JsonCodec : codec;
         ResponseSlots = start.Response;
         _deadline = start.Deadline;
         _linked = start.Linked;

@@ -93,6 +93,13 @@ internal sealed class CallLifetime : IDisposable
         Abandon();
     }
 
+    /// <summary>A request message could not be sent (this side's failure): the call is canceled with it as its error.</summary>
+    public void FailSend(ConnectException failure)
+    {
+        Interlocked.CompareExchange(ref _sendFailure, new SendFailure(failure, FromRequestSource: false), null);
+        Abandon();
+    }
+
     /// <summary>The transport failed to send; reported only if the receive side has nothing better.</summary>
     public void RecordSendFailure(Exception failure) =>
         Interlocked.CompareExchange(ref _sendFailure, new SendFailure(failure, FromRequestSource: false), null);

@@ -50,7 +50,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
                 throw new InvalidOperationException("A unary call sends exactly one request.");
             }
 
-            _request = MessageFraming.Encode(message, settings.Codec, settings.SendCompressor, settings.Options.MaxSendMessageSize, out _compressed);
+            _request = MessageFraming.Encode(message, settings.CodecFor(Method), settings.SendCompressor, settings.Options.MaxSendMessageSize, out _compressed);
             return ValueTask.CompletedTask;
         }
 
@@ -94,7 +94,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
                     throw new ConnectException(Code.Internal, $"protocol error: the response has content type '{HeaderRules.Printable(contentType)}', not {ConnectProtocol.UnaryContentType(settings.Codec)}");
                 }
 
-                return settings.Decode(Method.ResponseParser, body.WrittenSequence, compressor);
+                return settings.Decode(Method, body.WrittenSequence, compressor);
             }
             catch (Exception ex) when (HttpFailures.Map(ex, cancellationToken) is { } error)
             {
@@ -109,7 +109,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
         private static async Task<ConnectException> ErrorAsync(HttpResponseMessage response, string? contentType, long cap, Compressor? compressor, int maxSize, CancellationToken cancellationToken)
         {
             int status = (int)response.StatusCode;
-            if (ConnectProtocol.UnaryCodec(contentType) != MessageCodec.Json)
+            if (ConnectProtocol.UnaryCodec(contentType)?.IsJson != true)
             {
                 return HttpFailures.FromStatus(status);
             }
@@ -177,7 +177,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
         {
             var builder = new StringBuilder(url.Length + 64 + (payload.WrittenCount * 4 / 3));
             builder.Append(url).Append("?connect=v1");
-            bool base64 = _compressed || settings.Codec != MessageCodec.Json;
+            bool base64 = _compressed || !settings.Codec.IsJson;
             if (base64)
             {
                 builder.Append("&base64=1");

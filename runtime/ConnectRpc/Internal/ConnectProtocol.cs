@@ -36,9 +36,9 @@ internal static class ConnectProtocol
         SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_");
     private const int MaxTimeoutDigits = 10;
 
-    public static string UnaryContentType(MessageCodec codec) => codec == MessageCodec.Json ? UnaryJson : UnaryProto;
+    public static string UnaryContentType(MessageCodec codec) => codec.IsJson ? UnaryJson : UnaryProto;
 
-    public static string StreamContentType(MessageCodec codec) => codec == MessageCodec.Json ? StreamJson : StreamProto;
+    public static string StreamContentType(MessageCodec codec) => codec.IsJson ? StreamJson : StreamProto;
 
     /// <summary>
     /// The codec of a unary content type (<c>application/proto</c>, <c>application/json</c>,
