@@ -76,8 +76,9 @@ INTEROP_GEN := interop/gen/connectrpc/greet/v1/greet_pb.js
 interop/node_modules/.package-lock.json: interop/package.json interop/package-lock.json
 	cd interop && npm ci --no-audit --no-fund
 
-$(INTEROP_GEN): $(BUF) interop/node_modules/.package-lock.json interop/buf.gen.yaml testdata/greet/proto/connectrpc/greet/v1/greet.proto
-	cd interop && ../$(BUF) generate ../testdata/greet/proto --template buf.gen.yaml
+$(INTEROP_GEN): $(BUF) interop/node_modules/.package-lock.json interop/buf.gen.yaml testdata/greet/proto/connectrpc/greet/v1/greet.proto \
+		$(shell find testdata/json_any/proto -name "*.proto")
+	cd interop && ../$(BUF) generate --template buf.gen.yaml
 
 interop: $(INTEROP_GEN) ## Install the connect-node interop peer (interop/) from its lockfile and generate its code
 

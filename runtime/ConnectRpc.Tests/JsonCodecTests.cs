@@ -196,12 +196,37 @@ public sealed class JsonCodecTests
             """{"@type":"type.googleapis.com/connectrpc.jsonany.payload.v1.Receipt","id":"r","amount":"5"},""" +
             """{"@type":"type.googleapis.com/connectrpc.jsonany.payload.v1.Stamp","by":"two imports away"},""" +
             """{"@type":"type.googleapis.com/google.protobuf.Duration","value":"2s"},""" +
-            """{"@type":"type.googleapis.com/google.protobuf.Empty","value":{}},""" +
+            """{"@type":"type.googleapis.com/google.protobuf.Empty"},""" +
             """{"@type":"type.googleapis.com/google.protobuf.Value","value":{"k":"v"}},""" +
             """{"@type":"type.googleapis.com/google.protobuf.Int64Value","value":"3"},""" +
             """{"@type":"type.googleapis.com/google.protobuf.Any","value":{"@type":"type.googleapis.com/connectrpc.jsonany.v1.Note","text":"nested"}}]}""",
             json);
         Assert.Equal(bag, Read(Bag.Parser, json));
+    }
+
+    [Fact]
+    public void Any_OfAWellKnownTypeWithoutAJsonFormOfItsOwn_FieldsBesideTheType()
+    {
+        // As protojson writes them, and reads them: Google.Protobuf alone would nest them under "value".
+        var bag = new Bag
+        {
+            Items =
+            {
+                Any.Pack(new SourceContext { FileName = "a.proto" }),
+                Any.Pack(new Google.Protobuf.WellKnownTypes.Type { Name = "t", SourceContext = new SourceContext { FileName = "b.proto" } }),
+                Any.Pack(Any.Pack(new Empty())),
+            },
+        };
+
+        string json = Write(bag);
+
+        Assert.Equal(
+            """{"items":[{"@type":"type.googleapis.com/google.protobuf.SourceContext","fileName":"a.proto"},""" +
+            """{"@type":"type.googleapis.com/google.protobuf.Type","name":"t","sourceContext":{"fileName":"b.proto"}},""" +
+            """{"@type":"type.googleapis.com/google.protobuf.Any","value":{"@type":"type.googleapis.com/google.protobuf.Empty"}}]}""",
+            json);
+        Assert.Equal(bag, Read(Bag.Parser, json));
+        Assert.Equal(bag, Read(Bag.Parser, """{"items":[{"fileName":"a.proto","@type":"type.googleapis.com/google.protobuf.SourceContext"},{"@type":"type.googleapis.com/google.protobuf.Type","value":{"name":"t","sourceContext":{"fileName":"b.proto"}}},{"@type":"type.googleapis.com/google.protobuf.Any","value":{"@type":"type.googleapis.com/google.protobuf.Empty","value":{}}}]}"""));
     }
 
     [Fact]

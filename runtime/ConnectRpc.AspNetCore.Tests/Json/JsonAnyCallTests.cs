@@ -42,25 +42,32 @@ public sealed class JsonAnyCallTests(JsonAnyCallTests.Server fixture) : IClassFi
 
     private TestAnyService Service => _server.Services.GetRequiredService<TestAnyService>();
 
-    /// <summary>Items of every origin: this file, the import, the import's import, and well-known types (Empty is not imported).</summary>
-    internal static Bag ClientBag(string text) => new()
+    /// <summary>
+    /// Items of every origin: this file, the import, the import's import, and well-known types
+    /// (Empty is not imported by the service's file). The same as interop/anyjson.mjs's clientBag.
+    /// </summary>
+    internal static Bag ClientBag(string text)
     {
-        Items =
+        var bag = new Bag
         {
-            Any.Pack(new Note { Text = text }),
-            Any.Pack(new Receipt { Id = "c-1", Amount = -42, Stamp = new Stamp { By = "client" } }),
-            Any.Pack(new Stamp { By = "client" }),
-            Any.Pack(Timestamp.FromDateTimeOffset(new DateTimeOffset(2026, 12, 3, 15, 0, 0, TimeSpan.Zero))),
-            Any.Pack(new Empty()),
-            Any.Pack(new Struct { Fields = { ["n"] = Value.ForNumber(1.5), ["s"] = Value.ForString("a b") } }),
-            Any.Pack(new StringValue { Value = "wrapped" }),
-            Any.Pack(FieldMask.FromString("items,scalars")),
-        },
-        Scalars = new Scalars { Int64Value = long.MinValue, Color = Color.Green, DoubleValue = double.PositiveInfinity, CustomName = "json_name" },
-        Receipt = new Receipt { Id = "field", Amount = 1 },
-    };
+            Items =
+            {
+                Any.Pack(new Note { Text = text }),
+                Any.Pack(new Receipt { Id = "c-1", Amount = -42, Stamp = new Stamp { By = "client" } }),
+                Any.Pack(new Stamp { By = "client" }),
+                Any.Pack(Timestamp.FromDateTimeOffset(new DateTimeOffset(2026, 12, 3, 15, 0, 0, TimeSpan.Zero))),
+                Any.Pack(new Struct { Fields = { ["n"] = Value.ForNumber(1.5), ["s"] = Value.ForString("a b") } }),
+                Any.Pack(new StringValue { Value = "wrapped" }),
+                Any.Pack(FieldMask.FromString("items,scalars")),
+            },
+            Scalars = new Scalars { Int64Value = long.MinValue, Color = Color.Green, DoubleValue = double.PositiveInfinity, CustomName = "json_name" },
+            Receipt = new Receipt { Id = "field", Amount = 1 },
+        };
+        bag.Items.Add(Any.Pack(new Empty()));
+        return bag;
+    }
 
-    private static void AssertEcho(Bag sent, Bag received, params Bag[] more)
+    internal static void AssertEcho(Bag sent, Bag received, params Bag[] more)
     {
         Assert.Equal([.. sent.Items, .. more.SelectMany(b => b.Items), .. TestAnyService.ServerItems], received.Items);
         Assert.Equal(more.Length > 0 ? more[^1].Scalars : sent.Scalars, received.Scalars);
@@ -253,7 +260,7 @@ public sealed class JsonAnyCallTests(JsonAnyCallTests.Server fixture) : IClassFi
         }
     }
 
-    private static async IAsyncEnumerable<Bag> Bags(params Bag[] bags)
+    internal static async IAsyncEnumerable<Bag> Bags(params Bag[] bags)
     {
         foreach (Bag bag in bags)
         {

@@ -1,6 +1,9 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Google.Protobuf;
 using Google.Protobuf.Reflection;
 using Google.Protobuf.WellKnownTypes;
@@ -61,7 +64,7 @@ internal abstract class MessageCodec
             return DeserializeCore(parser, data);
         }
         // InvalidOperationException: an Any of a type the registry lacks.
-        catch (Exception ex) when (ex is InvalidProtocolBufferException or InvalidJsonException or DecoderFallbackException or InvalidOperationException)
+        catch (Exception ex) when (ex is InvalidProtocolBufferException or InvalidJsonException or DecoderFallbackException or InvalidOperationException or JsonException)
         {
             throw new MessageDecodeException($"cannot decode {Name} message: {ex.Message}", ex);
         }
@@ -109,8 +112,20 @@ internal sealed class JsonCodec : MessageCodec
 
     private static readonly ConditionalWeakTable<FileDescriptor, JsonCodec> s_byFile = new();
 
+    /// <summary>
+    /// Well-known types whose JSON is an ordinary message's. In an Any, protojson (and every peer
+    /// following it) writes their fields beside <c>@type</c>; Google.Protobuf nests them under
+    /// <c>value</c>, as for the types with a JSON form of their own, and requires that when it reads.
+    /// </summary>
+    private static readonly byte[][] s_plainWellKnown =
+        [.. new[] { "Empty", "Api", "Method", "Mixin", "Type", "Field", "Enum", "EnumValue", "Option", "SourceContext" }
+            .Select(name => Encoding.UTF8.GetBytes($"/google.protobuf.{name}\""))];
+
     [ThreadStatic]
     private static CompactUtf8Writer? t_writer;
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_scratch;
 
     private readonly JsonFormatter _formatter;
     private readonly JsonParser _parser;
@@ -151,7 +166,9 @@ internal sealed class JsonCodec : MessageCodec
     public override void Serialize<T>(T message, IBufferWriter<byte> output)
     {
         CompactUtf8Writer writer = t_writer ??= new CompactUtf8Writer();
-        writer.Start(output);
+        ArrayBufferWriter<byte> scratch = t_scratch ??= new ArrayBufferWriter<byte>(256);
+        scratch.ResetWrittenCount();
+        writer.Start(scratch);
         try
         {
             _formatter.Format(message, writer);
@@ -165,11 +182,126 @@ internal sealed class JsonCodec : MessageCodec
         {
             writer.Start(null);
         }
+
+        ReadOnlySpan<byte> json = scratch.WrittenSpan;
+        if (HasPlainWellKnownAny(json))
+        {
+            JsonNode root = JsonNode.Parse(json)!;
+            MovePlainWellKnownValues(root, inline: true);
+            using var rewriter = new Utf8JsonWriter(output, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+            root.WriteTo(rewriter);
+        }
+        else
+        {
+            output.Write(json);
+        }
+
+        if (scratch.Capacity > 64 * 1024)
+        {
+            t_scratch = null; // a large message's buffer is not kept for the thread's life
+        }
+    }
+
+    /// <summary>Whether the JSON has an Any of a well-known type that protojson writes as an ordinary message.</summary>
+    private static bool HasPlainWellKnownAny(ReadOnlySpan<byte> json)
+    {
+        if (json.IndexOf("/google.protobuf."u8) < 0)
+        {
+            return false;
+        }
+
+        foreach (byte[] name in s_plainWellKnown)
+        {
+            if (json.IndexOf(name) >= 0)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Rewrites every Any of a well-known type that protojson writes as an ordinary message:
+    /// <paramref name="inline"/>, its fields out of <c>value</c> beside <c>@type</c> (as protojson writes
+    /// them); otherwise into <c>value</c> (as Google.Protobuf reads them).
+    /// </summary>
+    private static void MovePlainWellKnownValues(JsonNode? node, bool inline)
+    {
+        switch (node)
+        {
+            case JsonArray array:
+                foreach (JsonNode? item in array)
+                {
+                    MovePlainWellKnownValues(item, inline);
+                }
+
+                break;
+            case JsonObject obj:
+                foreach (KeyValuePair<string, JsonNode?> property in obj.ToArray())
+                {
+                    MovePlainWellKnownValues(property.Value, inline);
+                }
+
+                if (obj["@type"] is JsonValue type && type.TryGetValue(out string? url) && IsPlainWellKnown(url))
+                {
+                    if (inline && obj["value"] is JsonObject value)
+                    {
+                        obj.Remove("value");
+                        foreach (KeyValuePair<string, JsonNode?> field in value.ToArray())
+                        {
+                            value.Remove(field.Key);
+                            obj[field.Key] = field.Value;
+                        }
+                    }
+                    else if (!inline && !obj.ContainsKey("value"))
+                    {
+                        var wrapped = new JsonObject();
+                        foreach (KeyValuePair<string, JsonNode?> field in obj.ToArray())
+                        {
+                            if (field.Key != "@type")
+                            {
+                                obj.Remove(field.Key);
+                                wrapped[field.Key] = field.Value;
+                            }
+                        }
+
+                        obj["value"] = wrapped;
+                    }
+                }
+
+                break;
+        }
+    }
+
+    private static bool IsPlainWellKnown(string typeUrl)
+    {
+        Span<byte> name = stackalloc byte[Encoding.UTF8.GetMaxByteCount(typeUrl.Length) + 1];
+        int length = Encoding.UTF8.GetBytes(typeUrl, name);
+        name[length++] = (byte)'"';
+        int slash = name[..length].LastIndexOf((byte)'/');
+        ReadOnlySpan<byte> tail = slash >= 0 ? name[slash..length] : [];
+        foreach (byte[] known in s_plainWellKnown)
+        {
+            if (tail.SequenceEqual(known))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     protected override T DeserializeCore<T>(MessageParser<T> parser, ReadOnlySequence<byte> data)
     {
         string json = s_utf8.GetString(data);
+        if (json.Contains("/google.protobuf.", StringComparison.Ordinal) && HasPlainWellKnownAny(Encoding.UTF8.GetBytes(json)))
+        {
+            JsonNode? root = JsonNode.Parse(json);
+            MovePlainWellKnownValues(root, inline: false);
+            json = root?.ToJsonString() ?? json;
+        }
+
         // An empty body is the empty message, as for the binary codec.
         return json.Length == 0 ? parser.ParseFrom(ReadOnlySequence<byte>.Empty) : (T)_parser.Parse(json, DescriptorOf(parser));
     }
