@@ -276,6 +276,19 @@ public sealed class JsonCodecTests
     }
 
     [Fact]
+    public void ConnectErrorDetails_BinaryValueRead_DebugIgnored()
+    {
+        // Connect's error JSON carries a detail as its type name and base64 binary; connect-go adds "debug" (its JSON).
+        byte[] body = Encoding.UTF8.GetBytes(
+            """{"code":"invalid_argument","message":"m","details":[{"type":"connectrpc.jsonany.v1.Note","value":"CgF4","debug":{"text":"x"}}]}""");
+
+        ConnectException error = ConnectProtocol.ReadErrorBody(new ReadOnlySequence<byte>(body), Code.Unknown)!;
+
+        Assert.Equal(Code.InvalidArgument, error.Code);
+        Assert.Equal(new Note { Text = "x" }, error.GetDetail<Note>());
+    }
+
+    [Fact]
     public void Compact_SpacesOnlyInsideStrings()
     {
         var message = new Scalars
