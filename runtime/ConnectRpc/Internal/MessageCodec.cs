@@ -295,7 +295,8 @@ internal sealed class JsonCodec : MessageCodec
     protected override T DeserializeCore<T>(MessageParser<T> parser, ReadOnlySequence<byte> data)
     {
         string json = s_utf8.GetString(data);
-        if (json.Contains("/google.protobuf.", StringComparison.Ordinal) && HasPlainWellKnownAny(Encoding.UTF8.GetBytes(json)))
+        if (json.Contains("/google.protobuf.", StringComparison.Ordinal) &&
+            HasPlainWellKnownAny(data.IsSingleSegment ? data.FirstSpan : Encoding.UTF8.GetBytes(json)))
         {
             JsonNode? root = JsonNode.Parse(json);
             MovePlainWellKnownValues(root, inline: false);
