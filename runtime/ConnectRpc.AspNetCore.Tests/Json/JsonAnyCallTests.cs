@@ -222,6 +222,26 @@ public sealed class JsonAnyCallTests(JsonAnyCallTests.Server fixture) : IClassFi
     [InlineData(Protocol.Connect, false)]
     [InlineData(Protocol.Grpc, true)]
     [InlineData(Protocol.GrpcWeb, false)]
+    public async Task Response_TheServerCannotWriteAsJson_InternalLoggedAsTheServersFailure(Protocol protocol, bool http2)
+    {
+        // A lone surrogate: the proto codec writes it, JSON cannot. The runtime's failure, not the handler's.
+        _server.ExpectLogs("the server cannot encode its response: a string with a lone surrogate", "could not encode a response message");
+        var headers = new Headers { ["x-pack"] = "lone-surrogate" };
+
+        ConnectException unary = await Assert.ThrowsAsync<ConnectException>(() => Client(protocol, http2).EchoAsync(new Bag(), headers).Within());
+        ConnectException stream = await Assert.ThrowsAsync<ConnectException>(() => Client(protocol, http2).EchoManyAsync(new Bag(), headers).ToListWithin());
+
+        Assert.Equal(Code.Internal, unary.Code);
+        Assert.Equal(Code.Internal, stream.Code);
+        Assert.StartsWith("cannot encode json message", unary.Message, StringComparison.Ordinal);
+        await Wait.UntilAsync(() => _server.Logs.Count >= 2);
+        Assert.DoesNotContain(_server.Logs, log => log.Contains("handler", StringComparison.OrdinalIgnoreCase));
+    }
+
+    [Theory]
+    [InlineData(Protocol.Connect, false)]
+    [InlineData(Protocol.Grpc, true)]
+    [InlineData(Protocol.GrpcWeb, false)]
     public async Task Response_TypeOnlyInTheServersJsonTypes_ClientNeedsItInItsOwn(Protocol protocol, bool http2)
     {
         var headers = new Headers { ["x-pack"] = "greet" };

@@ -11,7 +11,8 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// The AnyService of testdata/json_any: every method answers with the items it received, then
 /// <see cref="ServerItems"/>. Request header <c>x-pack</c> adds one more item: <c>unknown</c> an
 /// Any of a type no registry knows, <c>greet</c> a GreetRequest (known only through
-/// <see cref="ConnectServerOptions.JsonTypes"/>).
+/// <see cref="ConnectServerOptions.JsonTypes"/>); <c>x-pack: lone-surrogate</c> answers with a string
+/// JSON cannot hold.
 /// </summary>
 public sealed class TestAnyService : IAnyService
 {
@@ -81,6 +82,9 @@ public sealed class TestAnyService : IAnyService
                 break;
             case "greet":
                 answer.Items.Add(Any.Pack(new GreetRequest { Name = "known through JsonTypes" }));
+                break;
+            case "lone-surrogate":
+                answer.Scalars = new Scalars { StringValue = "half a pair: \ud800" };
                 break;
         }
 
