@@ -219,6 +219,41 @@ public sealed class JsonAnyCallTests(JsonAnyCallTests.Server fixture) : IClassFi
     }
 
     [Theory]
+    [InlineData("application/json", false)]
+    [InlineData("application/proto", false)]
+    [InlineData("application/connect+json", true)]
+    public async Task ConnectErrorDetails_BinaryValueAndDebugJson(string contentType, bool enveloped)
+    {
+        // Details travel as binary whatever the codec; a detail of a type the method knows also gets
+        // "debug", its JSON (as connect-go writes it), and one the server does not know goes without.
+        string path = enveloped ? "connectrpc.jsonany.v1.AnyService/EchoMany" : Echo;
+        byte[] body = contentType.EndsWith("json", StringComparison.Ordinal) ? "{}"u8.ToArray() : [];
+        using HttpRequestMessage request = WireBytes.Request(
+            HttpMethod.Post, _server.Http1Url + path, false, enveloped ? WireBytes.Frame(body) : body, contentType, ("x-pack", "fail"));
+        using HttpResponseMessage response = await _http.SendAsync(request, Bounded.Token).Within();
+        byte[] answer = await response.Content.ReadAsByteArrayAsync(Bounded.Token).Within();
+
+        JsonElement error = enveloped
+            ? JsonDocument.Parse(WireBytes.Frames(answer).Single().Payload).RootElement.GetProperty("error")
+            : JsonDocument.Parse(answer).RootElement;
+        JsonElement[] details = [.. error.GetProperty("details").EnumerateArray()];
+        Assert.Equal("failed_precondition", error.GetProperty("code").GetString());
+        Assert.Equal(["connectrpc.jsonany.v1.Note", "connectrpc.jsonany.payload.v1.Stamp", "connectrpc.jsonany.v1.NotDeclared"], details.Select(d => d.GetProperty("type").GetString()));
+        Assert.Equal(new Note { Text = "why" }, Note.Parser.ParseFrom(Convert.FromBase64String(Padded(details[0].GetProperty("value").GetString()!))));
+        Assert.Equal("""{"text":"why"}""", details[0].GetProperty("debug").GetRawText());
+        Assert.Equal("""{"by":"two imports away"}""", details[1].GetProperty("debug").GetRawText());
+        Assert.False(details[2].TryGetProperty("debug", out _));
+
+        // Our client reads all three, debug or not.
+        ConnectException received = await Assert.ThrowsAsync<ConnectException>(
+            () => Client(Protocol.Connect, false).EchoAsync(new Bag(), new Headers { ["x-pack"] = "fail" }).Within());
+        Assert.Equal(3, received.Details.Count);
+        Assert.Equal("why", received.GetDetail<Note>()!.Text);
+    }
+
+    private static string Padded(string base64) => base64.PadRight((base64.Length + 3) / 4 * 4, '=');
+
+    [Theory]
     [InlineData(Protocol.Connect, false)]
     [InlineData(Protocol.Grpc, true)]
     [InlineData(Protocol.GrpcWeb, false)]

@@ -12,7 +12,7 @@ namespace ConnectRpc.AspNetCore.Tests;
 /// <see cref="ServerItems"/>. Request header <c>x-pack</c> adds one more item: <c>unknown</c> an
 /// Any of a type no registry knows, <c>greet</c> a GreetRequest (known only through
 /// <see cref="ConnectServerOptions.JsonTypes"/>); <c>x-pack: lone-surrogate</c> answers with a string
-/// JSON cannot hold.
+/// JSON cannot hold; <c>x-pack: fail</c> fails with three details (a Note, a Stamp, and an Any of a type no registry knows).
 /// </summary>
 public sealed class TestAnyService : IAnyService
 {
@@ -83,6 +83,12 @@ public sealed class TestAnyService : IAnyService
             case "greet":
                 answer.Items.Add(Any.Pack(new GreetRequest { Name = "known through JsonTypes" }));
                 break;
+            case "fail":
+                var error = new ConnectException(Code.FailedPrecondition, "failed with details");
+                error.AddDetail(new Note { Text = "why" });
+                error.AddDetail(new Stamp { By = "two imports away" });
+                error.Details.Add(UnknownItem);
+                throw error;
             case "lone-surrogate":
                 answer.Scalars = new Scalars { StringValue = "half a pair: \ud800" };
                 break;

@@ -57,6 +57,9 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
 
     protected MessageCodec Codec { get; }
 
+    /// <summary>The method's JSON codec, whatever the call's: the <c>debug</c> of a Connect error's details.</summary>
+    protected JsonCodec DebugCodec => _settings.JsonCodec;
+
     protected int MaxReceive => _settings.MaxReceive;
 
     protected int MaxSend => _settings.MaxSend;

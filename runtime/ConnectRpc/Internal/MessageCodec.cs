@@ -163,7 +163,32 @@ internal sealed class JsonCodec : MessageCodec
     /// A message the formatter cannot write (an <c>Any</c> of a type the registry lacks, a
     /// <c>Value</c> with no kind, a string with a lone surrogate) throws <see cref="MessageEncodeException"/>.
     /// </summary>
-    public override void Serialize<T>(T message, IBufferWriter<byte> output)
+    public override void Serialize<T>(T message, IBufferWriter<byte> output) => Write(message, output);
+
+    /// <summary>
+    /// The JSON of the message packed in <paramref name="any"/> (an error detail's <c>debug</c>), or
+    /// null when its type is not in the registry or it cannot be read or written.
+    /// </summary>
+    public byte[]? TryFormat(Any any)
+    {
+        if (Registry.Find(Any.GetTypeName(any.TypeUrl)) is not { Parser: { } parser })
+        {
+            return null;
+        }
+
+        try
+        {
+            var output = new ArrayBufferWriter<byte>();
+            Write(parser.ParseFrom(any.Value), output);
+            return output.WrittenSpan.ToArray();
+        }
+        catch (Exception ex) when (ex is MessageEncodeException or InvalidProtocolBufferException)
+        {
+            return null;
+        }
+    }
+
+    private void Write(IMessage message, IBufferWriter<byte> output)
     {
         CompactUtf8Writer writer = t_writer ??= new CompactUtf8Writer();
         ArrayBufferWriter<byte> scratch = t_scratch ??= new ArrayBufferWriter<byte>(256);
