@@ -78,8 +78,9 @@ INTEROP_GEN := interop/gen/connectrpc/greet/v1/greet_pb.js
 interop/node_modules/.package-lock.json: interop/package.json interop/package-lock.json
 	cd interop && npm ci --no-audit --no-fund
 
-$(INTEROP_GEN): $(BUF) interop/node_modules/.package-lock.json interop/buf.gen.yaml testdata/greet/proto/connectrpc/greet/v1/greet.proto
-	cd interop && ../$(BUF) generate ../testdata/greet/proto --template buf.gen.yaml
+$(INTEROP_GEN): $(BUF) interop/node_modules/.package-lock.json interop/buf.gen.yaml testdata/greet/proto/connectrpc/greet/v1/greet.proto \
+		$(shell find testdata/json_any/proto -name "*.proto")
+	cd interop && ../$(BUF) generate --template buf.gen.yaml
 
 # The browser test's page: connect-web bundled by esbuild (both pinned by interop/package-lock.json).
 BROWSER_BUNDLE := interop/browser/dist/page.js

@@ -1,7 +1,7 @@
 // A connect-node client for GreetService, used as a real peer by the .NET interop tests.
 //
 //   node client.mjs --url <base url> [--protocol connect|grpc|grpcweb] [--http2] [--json] [--gzip]
-//                   [--fail <code name>] [--kinds unary,server,client,bidi]
+//                   [--fail <code name>] [--kinds unary,server,client,bidi] [--any]
 //
 // Makes one call of each kind asked for (default: all four) and prints one JSON document to stdout:
 //   { "unary": Result, "server": Result, "client": Result, "bidi": Result }   (the kinds run)
@@ -11,6 +11,7 @@
 // 0 1 2 254 255, and `x-fail: <code>` with --fail; it has a timeout of 10 s. Failed calls are data:
 // the exit code is 0 unless the arguments were wrong (2) or the run crashed or took over 30 s (1).
 
+import { toJson } from "@bufbuild/protobuf";
 import { ConnectError, createClient, encodeBinaryHeader } from "@connectrpc/connect";
 import {
   compressionGzip,
@@ -18,13 +19,14 @@ import {
   createGrpcTransport,
   createGrpcWebTransport,
 } from "@connectrpc/connect-node";
+import { AnyService, BagSchema, clientBag, registry } from "./anyjson.mjs";
 import { codeName } from "./codes.mjs";
 import { GreetService } from "./gen/connectrpc/greet/v1/greet_pb.js";
 
 const allKinds = ["unary", "server", "client", "bidi"];
 const usageText =
   "usage: node client.mjs --url <base url> [--protocol connect|grpc|grpcweb] [--http2] [--json] [--gzip]\n" +
-  "                       [--fail <code name>] [--kinds unary,server,client,bidi]\n";
+  "                       [--fail <code name>] [--kinds unary,server,client,bidi] [--any]\n";
 
 function usage(message) {
   process.stderr.write(`client.mjs: ${message}\n${usageText}`);
@@ -32,7 +34,7 @@ function usage(message) {
 }
 
 function parseArgs(argv) {
-  const options = { url: undefined, protocol: "connect", http2: false, json: false, gzip: false, fail: undefined, kinds: allKinds };
+  const options = { url: undefined, protocol: "connect", http2: false, json: false, gzip: false, fail: undefined, kinds: allKinds, any: false };
   const value = (i, flag) => {
     if (i >= argv.length) {
       usage(`${flag} needs a value`);
@@ -59,6 +61,9 @@ function parseArgs(argv) {
         break;
       case "--gzip":
         options.gzip = true;
+        break;
+      case "--any":
+        options.any = true;
         break;
       case "--fail":
         options.fail = value(++i, arg);
@@ -97,6 +102,8 @@ function createTransport(options) {
     sendCompression: options.gzip ? compressionGzip : undefined,
     acceptCompression: options.gzip ? [compressionGzip] : [],
     compressMinBytes: 0,
+    // google.protobuf.Any in JSON needs the types it may hold.
+    jsonOptions: { registry },
   };
   switch (options.protocol) {
     case "grpc":
@@ -204,8 +211,44 @@ const calls = {
   },
 };
 
+// AnyService (--any): each response message printed as its protojson.
+const anyCalls = {
+  async unary(client, callOptions, messages) {
+    messages.push(toJson(BagSchema, await client.echo(clientBag("node"), callOptions), { registry }));
+  },
+  async server(client, callOptions, messages) {
+    for await (const response of client.echoMany(clientBag("node"), callOptions)) {
+      messages.push(toJson(BagSchema, response, { registry }));
+    }
+  },
+  async client(client, callOptions, messages) {
+    async function* requests() {
+      yield clientBag("first");
+      yield clientBag("second");
+    }
+    messages.push(toJson(BagSchema, await client.echoAll(requests(), callOptions), { registry }));
+  },
+  async bidi(client, callOptions, messages) {
+    async function* requests() {
+      yield clientBag("first");
+      yield clientBag("second");
+    }
+    for await (const response of client.echoChat(requests(), callOptions)) {
+      messages.push(toJson(BagSchema, response, { registry }));
+    }
+  },
+};
+
 async function main() {
   const options = parseArgs(process.argv.slice(2));
+  if (options.any) {
+    const client = createClient(AnyService, createTransport(options));
+    const output = {};
+    for (const kind of options.kinds) {
+      output[kind] = await call(options, (callOptions, messages) => anyCalls[kind](client, callOptions, messages));
+    }
+    return output;
+  }
   const client = createClient(GreetService, createTransport(options));
   const output = {};
   for (const kind of options.kinds) {

@@ -1,4 +1,4 @@
-// A connect-node server for GreetService, used as a real peer by the .NET interop tests.
+// A connect-node server for GreetService (and AnyService, anyjson.mjs), used as a real peer by the .NET interop tests.
 //
 //   node server.mjs [--port N] [--h2c] [--ignore-stdin]
 //
@@ -21,6 +21,7 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import { Code, ConnectError, decodeBinaryHeader, encodeBinaryHeader } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { anyService, AnyService, registry } from "./anyjson.mjs";
 import { codeFromName } from "./codes.mjs";
 import { GreetService } from "./gen/connectrpc/greet/v1/greet_pb.js";
 
@@ -139,7 +140,10 @@ const options = parseArgs(process.argv.slice(2));
 const handler = connectNodeAdapter({
   routes(router) {
     router.service(GreetService, service);
+    router.service(AnyService, anyService);
   },
+  // google.protobuf.Any in JSON needs the types it may hold.
+  jsonOptions: { registry },
   // Compress every message when the peer asks for it, not only those over 1 KiB,
   // so that the tests' small messages exercise compression too.
   compressMinBytes: 0,

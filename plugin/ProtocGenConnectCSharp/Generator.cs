@@ -282,7 +282,9 @@ internal static class Generator
             w.Line($"global::ConnectRpc.MethodKind.{KindName(m.Kind)},");
             w.Line($"{m.RequestType}.Parser,");
             w.Line($"{m.ResponseType}.Parser,");
-            w.Line($"global::ConnectRpc.IdempotencyLevel.{m.Idempotency});");
+            w.Line($"global::ConnectRpc.IdempotencyLevel.{m.Idempotency},");
+            // Read on first use: the JSON codec learns the message types of the service's file and its imports.
+            w.Line("static () => Descriptor);");
             w.Outdent();
         }
 

@@ -1,4 +1,5 @@
 using ConnectRpc.Internal;
+using Google.Protobuf.Reflection;
 
 namespace ConnectRpc.AspNetCore;
 
@@ -120,6 +121,17 @@ public sealed class ConnectServerOptions
             : throw new ArgumentOutOfRangeException(nameof(ShutdownTimeout), value, "The timeout must not be negative, unless it is Timeout.InfiniteTimeSpan.");
     }
 
+    /// <summary>
+    /// Message types the JSON codec may meet inside <c>google.protobuf.Any</c>, beyond those it
+    /// knows already: every message of the service's .proto file and its imports (generated
+    /// code gives them) and the well-known types. Each type brings every message of its .proto
+    /// file and that file's imports, as <see cref="TypeRegistry.FromMessages(MessageDescriptor[])"/> does.
+    /// A request with an <c>Any</c> of a type the codec does not know fails with
+    /// <see cref="Code.InvalidArgument"/>; a response with one fails with <see cref="Code.Internal"/>,
+    /// logged as the server's failure. The binary codec needs none of this.
+    /// </summary>
+    public IList<MessageDescriptor> JsonTypes { get; } = new List<MessageDescriptor>();
+
     /// <summary>Interceptors that every call passes through; the first is the outermost.</summary>
     public IList<ServerInterceptor> Interceptors { get; } = new List<ServerInterceptor>();
 
@@ -160,6 +172,11 @@ public sealed class ConnectServerOptions
         foreach (string key in TracedRequestMetadata)
         {
             copy.TracedRequestMetadata.Add(key);
+        }
+
+        foreach (MessageDescriptor type in JsonTypes)
+        {
+            copy.JsonTypes.Add(type);
         }
 
         foreach (string key in TracedResponseMetadata)

@@ -64,4 +64,18 @@ public sealed class ClientConstructionTests
 
         Assert.Equal(TimeSpan.FromSeconds(1), invoker.Options.Timeout);
     }
+
+    [Fact]
+    public void JsonTypes_AreCopied_NullRefused()
+    {
+        var options = new ConnectClientOptions { JsonTypes = { GreetRequest.Descriptor } };
+        var invoker = new CallInvoker("http://127.0.0.1:1", options);
+
+        options.JsonTypes.Clear();
+
+        Assert.Equal([GreetRequest.Descriptor], invoker.Options.JsonTypes);
+        options.JsonTypes.Add(null!);
+        ArgumentException error = Assert.Throws<ArgumentException>(() => new CallInvoker("http://127.0.0.1:1", options));
+        Assert.Contains("JsonTypes contains null", error.Message, StringComparison.Ordinal);
+    }
 }

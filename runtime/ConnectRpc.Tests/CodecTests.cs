@@ -39,7 +39,7 @@ public sealed class CodecTests
 
         MessageCodec.Json.Serialize(new GreetRequest { Name = "Ada" }, output);
 
-        Assert.Equal("{ \"name\": \"Ada\" }", Encoding.UTF8.GetString(output.WrittenSpan));
+        Assert.Equal("{\"name\":\"Ada\"}", Encoding.UTF8.GetString(output.WrittenSpan));
         Assert.Equal("json", MessageCodec.Json.Name);
         Assert.Equal("proto", MessageCodec.Proto.Name);
     }

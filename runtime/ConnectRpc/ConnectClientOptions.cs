@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using ConnectRpc.Internal;
+using Google.Protobuf.Reflection;
 
 namespace ConnectRpc;
 
@@ -23,6 +24,7 @@ public class ConnectClientOptions
     private List<Compressor> _compressors = [Compressor.Gzip, Compressor.Brotli, Compressor.Zstd, Compressor.Deflate];
     private List<string> _tracedRequestMetadata = [];
     private List<string> _tracedResponseMetadata = [];
+    private List<MessageDescriptor> _jsonTypes = [];
 
     /// <summary>
     /// The wire protocol of every method of the client. Default: <see cref="Protocol.Connect"/>.
@@ -34,6 +36,18 @@ public class ConnectClientOptions
 
     /// <summary>The message encoding. Default: <see cref="Codec.Proto"/>.</summary>
     public Codec Codec { get; set; } = Codec.Proto;
+
+    /// <summary>
+    /// Message types the JSON codec may meet inside <c>google.protobuf.Any</c>, beyond those it
+    /// knows already: every message of the service's .proto file and its imports (generated
+    /// code gives them) and the well-known types. Each type brings every message of its .proto
+    /// file and that file's imports, as <see cref="TypeRegistry.FromMessages(MessageDescriptor[])"/> does.
+    /// Add, say, the error-detail or event types an application packs into <c>Any</c> fields
+    /// declared elsewhere: an <c>Any</c> of a type the codec does not know cannot be sent
+    /// (the call fails with <see cref="Code.Internal"/> before anything is sent) nor received
+    /// (<see cref="Code.Internal"/>). The binary codec needs none of this.
+    /// </summary>
+    public IList<MessageDescriptor> JsonTypes => _jsonTypes;
 
     /// <summary>
     /// The compression of request messages, by name (<c>"gzip"</c>): one of
@@ -151,9 +165,15 @@ public class ConnectClientOptions
         copy._compressors = [.. _compressors];
         copy._tracedRequestMetadata = [.. _tracedRequestMetadata];
         copy._tracedResponseMetadata = [.. _tracedResponseMetadata];
+        copy._jsonTypes = [.. _jsonTypes];
         if (copy._interceptors.Contains(null!))
         {
             throw new ArgumentException("ConnectClientOptions.Interceptors contains null.", "options");
+        }
+
+        if (copy._jsonTypes.Contains(null!))
+        {
+            throw new ArgumentException("ConnectClientOptions.JsonTypes contains null.", "options");
         }
 
         return copy;

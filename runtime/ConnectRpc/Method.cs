@@ -1,4 +1,6 @@
+using ConnectRpc.Internal;
 using Google.Protobuf;
+using Google.Protobuf.Reflection;
 
 namespace ConnectRpc;
 
@@ -37,7 +39,11 @@ public enum IdempotencyLevel
 /// <summary>Describes one RPC method: its names, kind and idempotency.</summary>
 public abstract class Method
 {
-    private protected Method(string serviceName, string name, MethodKind kind, IdempotencyLevel idempotency)
+    private readonly Func<ServiceDescriptor>? _serviceDescriptor;
+    private ServiceDescriptor? _service;
+    private JsonCodec? _jsonCodec;
+
+    private protected Method(string serviceName, string name, MethodKind kind, IdempotencyLevel idempotency, Func<ServiceDescriptor>? serviceDescriptor)
     {
         ArgumentException.ThrowIfNullOrEmpty(serviceName);
         ArgumentException.ThrowIfNullOrEmpty(name);
@@ -51,6 +57,7 @@ public abstract class Method
         Kind = kind;
         Idempotency = idempotency;
         Procedure = "/" + serviceName + "/" + name;
+        _serviceDescriptor = serviceDescriptor;
     }
 
     /// <summary>The fully-qualified service name, such as <c>greet.v1.GreetService</c>.</summary>
@@ -67,6 +74,32 @@ public abstract class Method
 
     /// <summary>The method's declared idempotency.</summary>
     public IdempotencyLevel Idempotency { get; }
+
+    /// <summary>
+    /// The protobuf descriptor of the method's service, or null for a method made without one
+    /// (by hand). Generated code supplies it; it is read on first use, not when the method is made.
+    /// </summary>
+    public ServiceDescriptor? ServiceDescriptor =>
+        _service ??= _serviceDescriptor?.Invoke();
+
+    /// <summary>
+    /// The message types the JSON codec can write and read inside <c>google.protobuf.Any</c> for
+    /// this method, before any that the client's or server's options add: every message of the
+    /// service's .proto file and of the files it imports, transitively (without a
+    /// <see cref="ServiceDescriptor"/>, those of the request's and response's files), and the
+    /// well-known types. Built on first use.
+    /// </summary>
+    public TypeRegistry TypeRegistry => JsonCodec.Registry;
+
+    /// <summary>The JSON codec of <see cref="TypeRegistry"/>, made once per service file and shared by its methods.</summary>
+    internal JsonCodec JsonCodec => _jsonCodec ??= JsonCodec.ForFiles(JsonFiles());
+
+    /// <summary>The files whose types (with their imports) the JSON codec resolves in Any.</summary>
+    internal IReadOnlyList<FileDescriptor> JsonFiles() =>
+        ServiceDescriptor is { } service ? [service.File] : MessageFiles();
+
+    /// <summary>The files of the request and response messages.</summary>
+    private protected abstract IReadOnlyList<FileDescriptor> MessageFiles();
 
     /// <summary>The procedure path.</summary>
     public override string ToString() => Procedure;
@@ -89,14 +122,20 @@ public sealed class Method<TRequest, TResponse> : Method
     /// <param name="requestParser">Parses request messages.</param>
     /// <param name="responseParser">Parses response messages.</param>
     /// <param name="idempotency">The method's declared idempotency.</param>
+    /// <param name="serviceDescriptor">
+    /// Gets the service's descriptor (generated code passes one), read on first use: the JSON
+    /// codec then knows every message type of the service's .proto file and its imports inside
+    /// <c>google.protobuf.Any</c>. Null: it knows those of the request's and response's files.
+    /// </param>
     public Method(
         string serviceName,
         string name,
         MethodKind kind,
         MessageParser<TRequest> requestParser,
         MessageParser<TResponse> responseParser,
-        IdempotencyLevel idempotency = IdempotencyLevel.Unknown)
-        : base(serviceName, name, kind, idempotency)
+        IdempotencyLevel idempotency = IdempotencyLevel.Unknown,
+        Func<ServiceDescriptor>? serviceDescriptor = null)
+        : base(serviceName, name, kind, idempotency, serviceDescriptor)
     {
         ArgumentNullException.ThrowIfNull(requestParser);
         ArgumentNullException.ThrowIfNull(responseParser);
@@ -109,4 +148,7 @@ public sealed class Method<TRequest, TResponse> : Method
 
     /// <summary>Parses response messages.</summary>
     public MessageParser<TResponse> ResponseParser { get; }
+
+    private protected override IReadOnlyList<FileDescriptor> MessageFiles() =>
+        [RequestParser.ParseFrom(ByteString.Empty).Descriptor.File, ResponseParser.ParseFrom(ByteString.Empty).Descriptor.File];
 }

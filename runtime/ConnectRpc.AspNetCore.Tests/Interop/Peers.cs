@@ -45,6 +45,7 @@ internal static class Peers
     {
         string client = Require(Path.Combine(InteropDir, "client.mjs"), "make interop");
         Require(Path.Combine(InteropDir, "gen", "connectrpc", "greet", "v1", "greet_pb.js"), "make interop");
+        Require(Path.Combine(InteropDir, "gen", "connectrpc", "jsonany", "v1", "json_any_pb.js"), "make interop");
         BufferedCommandResult result = await RunAsync("node", [client, "--url", url.ToString().TrimEnd('/'), .. options]);
         Assert.True(result.ExitCode == 0, $"client.mjs exited with {result.ExitCode}: {result.StandardError}");
         return JsonDocument.Parse(result.StandardOutput).RootElement.Clone();
@@ -69,6 +70,7 @@ internal sealed class NodeServer : IAsyncDisposable
     public static async Task<NodeServer> StartAsync(bool h2c)
     {
         Assert.True(File.Exists(Path.Combine(Peers.InteropDir, "gen", "connectrpc", "greet", "v1", "greet_pb.js")), "interop/gen is missing: run `make interop` first.");
+        Assert.True(File.Exists(Path.Combine(Peers.InteropDir, "gen", "connectrpc", "jsonany", "v1", "json_any_pb.js")), "interop/gen predates testdata/json_any: run `make interop` first.");
         var ready = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         var errors = new StringBuilder();
         var stop = new CancellationTokenSource();

@@ -237,6 +237,10 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
             case ConnectException { IsReceived: true } received:
                 // Rethrown from another call: forward its status, not that call's metadata (as connect-go does).
                 return received.WithoutReceivedMetadata();
+            case MessageEncodeException encode:
+                // The runtime could not encode the handler's response (JSON: an Any of a type it does not know).
+                ServerLog.ResponseEncodeFailed(_logger, _method.Method.Procedure, encode);
+                return encode;
             case ConnectException connect:
                 return connect;
             case BadHttpRequestException bad:
@@ -286,4 +290,7 @@ internal static partial class ServerLog
 
     [LoggerMessage(6, LogLevel.Debug, "The handler of {Procedure} ended with {Code} after the call was answered with deadline_exceeded; nothing more was sent.")]
     public static partial void HandlerEndedAfterDeadline(ILogger logger, string procedure, string code, Exception exception);
+
+    [LoggerMessage(7, LogLevel.Error, "The server could not encode a response message of {Procedure}; the client gets 'internal'. Is a type packed in google.protobuf.Any missing from ConnectServerOptions.JsonTypes?")]
+    public static partial void ResponseEncodeFailed(ILogger logger, string procedure, Exception exception);
 }

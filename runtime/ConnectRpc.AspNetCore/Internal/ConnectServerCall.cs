@@ -219,7 +219,7 @@ internal sealed class ConnectServerCall : HttpServerCall
             SendStreamHeaders(error?.Headers);
 
             using var endStream = new PooledBufferWriter();
-            ConnectProtocol.WriteEndStream(endStream, error, trailers, errorMetadata);
+            ConnectProtocol.WriteEndStream(endStream, error, trailers, errorMetadata, DebugCodec);
             Envelope.WriteFrame(response.BodyWriter, EnvelopeFlags.EndStream, endStream.WrittenSpan);
             await response.BodyWriter.FlushAsync(Http.RequestAborted).ConfigureAwait(false);
             return;
@@ -256,7 +256,7 @@ internal sealed class ConnectServerCall : HttpServerCall
         response.StatusCode = CodeMapping.ToHttpStatus(error.Code);
         response.ContentType = ConnectProtocol.UnaryJson;
         using var json = new PooledBufferWriter();
-        ConnectProtocol.WriteErrorBody(json, error);
+        ConnectProtocol.WriteErrorBody(json, error, DebugCodec);
         response.ContentLength = json.WrittenCount;
         await response.Body.WriteAsync(json.WrittenMemory, Http.RequestAborted).ConfigureAwait(false);
     }

@@ -50,7 +50,8 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
     {
         Http = http;
         _settings = settings;
-        Codec = codec;
+        // The content type names the codec; a JSON call uses the method's, which knows its types.
+        Codec = codec.IsJson ? settings.JsonCodec : codec;
         ResponseSlots = start.Response;
         _deadline = start.Deadline;
         _linked = start.Linked;
@@ -72,6 +73,9 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
     public HttpContext Http { get; }
 
     protected MessageCodec Codec { get; }
+
+    /// <summary>The method's JSON codec, whatever the call's: the <c>debug</c> of a Connect error's details.</summary>
+    protected JsonCodec DebugCodec => _settings.JsonCodec;
 
     protected int MaxReceive => _settings.MaxReceive;
 

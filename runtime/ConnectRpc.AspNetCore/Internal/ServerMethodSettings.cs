@@ -27,7 +27,20 @@ internal sealed class ServerMethodSettings
         AcceptPost = Streaming ? StreamAcceptPost : UnaryAcceptPost;
         TracedRequestMetadata = [.. options.TracedRequestMetadata];
         TracedResponseMetadata = [.. options.TracedResponseMetadata];
+        _jsonTypes = [.. options.JsonTypes];
+        if (_jsonTypes.Contains(null!))
+        {
+            throw new InvalidOperationException("ConnectServerOptions.JsonTypes contains null.");
+        }
     }
+
+    private readonly Google.Protobuf.Reflection.MessageDescriptor[] _jsonTypes;
+    private JsonCodec? _jsonCodec;
+
+    /// <summary>
+    /// The JSON codec of the method: its types and those of <see cref="ConnectServerOptions.JsonTypes"/>, made on first use.
+    /// </summary>
+    public JsonCodec JsonCodec => _jsonCodec ??= Method.JsonCodec.With(_jsonTypes);
 
     /// <summary>The server side's spans and call durations.</summary>
     public static RpcTelemetry Telemetry { get; } = new(typeof(ServerMethodSettings).Assembly, server: true);

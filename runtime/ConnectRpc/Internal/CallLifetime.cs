@@ -110,6 +110,13 @@ internal sealed class CallLifetime : IDisposable
         Abandon();
     }
 
+    /// <summary>A request message could not be sent (this side's failure): the call is canceled with it as its error.</summary>
+    public void FailSend(ConnectException failure)
+    {
+        Interlocked.CompareExchange(ref _sendFailure, new SendFailure(failure, FromRequestSource: false), null);
+        Abandon();
+    }
+
     /// <summary>The transport failed to send; reported only if the receive side has nothing better.</summary>
     public void RecordSendFailure(Exception failure) =>
         Interlocked.CompareExchange(ref _sendFailure, new SendFailure(failure, FromRequestSource: false), null);
@@ -171,6 +178,8 @@ internal sealed class CallLifetime : IDisposable
     private static ConnectException Classify(Exception ex, Method method) =>
         ex switch
         {
+            // The runtime's own encoding failure, reported as a plain error of its code.
+            MessageEncodeException encode => new ConnectException(encode.Code, encode.Message, encode.InnerException),
             ConnectException connect => connect,
             OperationCanceledException => new ConnectException(Code.Canceled, $"The call to {method.Procedure} was canceled.", ex),
             _ => new ConnectException(Code.Unknown, $"The call to {method.Procedure} failed: {ex.Message}", ex),
@@ -179,7 +188,7 @@ internal sealed class CallLifetime : IDisposable
     private static ConnectException ToException(SendFailure failure, Method method) =>
         failure.FromRequestSource
             ? new ConnectException(Code.Canceled, $"The request stream failed, so the call was canceled: {failure.Exception.Message}", failure.Exception)
-            : failure.Exception as ConnectException ?? Classify(failure.Exception, method);
+            : Classify(failure.Exception, method);
 
     public void Dispose()
     {

@@ -214,6 +214,11 @@ internal sealed class ClientCallRunner<TRequest, TResponse>
         {
             // The call ended first; the receive side reports why.
         }
+        catch (MessageEncodeException ex)
+        {
+            // This client cannot encode a request message: the call fails with that (internal).
+            lifetime.FailSend(ex);
+        }
         catch (ConnectException ex) when (!HttpFailures.IsHttpFailure(ex))
         {
             // The server closed the request stream; its status arrives on the receive side.

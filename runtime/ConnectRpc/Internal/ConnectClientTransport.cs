@@ -52,7 +52,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
 
             // Compressed even when empty: the request's Content-Encoding (or GET compression parameter) then always
             // names the encoding the options ask for, as peers checking the call expect.
-            _request = MessageFraming.Encode(message, settings.Codec, settings.SendCompressor, settings.Options.MaxSendMessageSize, out _compressed, compressEmpty: true);
+            _request = MessageFraming.Encode(message, settings.CodecFor(Method), settings.SendCompressor, settings.Options.MaxSendMessageSize, out _compressed, compressEmpty: true);
             return ValueTask.CompletedTask;
         }
 
@@ -96,7 +96,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
                     throw new ConnectException(Code.Internal, $"protocol error: the response has content type '{HeaderRules.Printable(contentType)}', not {ConnectProtocol.UnaryContentType(settings.Codec)}");
                 }
 
-                return settings.Decode(Method.ResponseParser, body.WrittenSequence, compressor);
+                return settings.Decode(Method, body.WrittenSequence, compressor);
             }
             catch (Exception ex) when (HttpFailures.Map(ex, cancellationToken) is { } error)
             {
@@ -111,7 +111,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
         private static async Task<ConnectException> ErrorAsync(HttpResponseMessage response, string? contentType, long cap, Compressor? compressor, int maxSize, CancellationToken cancellationToken)
         {
             int status = (int)response.StatusCode;
-            if (ConnectProtocol.UnaryCodec(contentType) != MessageCodec.Json)
+            if (ConnectProtocol.UnaryCodec(contentType)?.IsJson != true)
             {
                 return HttpFailures.FromStatus(status);
             }
@@ -179,7 +179,7 @@ internal sealed class ConnectClientTransport(HttpTransportSettings settings) : I
         {
             var builder = new StringBuilder(url.Length + 64 + (payload.WrittenCount * 4 / 3));
             builder.Append(url).Append("?connect=v1");
-            bool base64 = _compressed || settings.Codec != MessageCodec.Json;
+            bool base64 = _compressed || !settings.Codec.IsJson;
             if (base64)
             {
                 builder.Append("&base64=1");

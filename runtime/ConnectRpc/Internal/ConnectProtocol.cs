@@ -36,9 +36,9 @@ internal static class ConnectProtocol
         SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_");
     private const int MaxTimeoutDigits = 10;
 
-    public static string UnaryContentType(MessageCodec codec) => codec == MessageCodec.Json ? UnaryJson : UnaryProto;
+    public static string UnaryContentType(MessageCodec codec) => codec.IsJson ? UnaryJson : UnaryProto;
 
-    public static string StreamContentType(MessageCodec codec) => codec == MessageCodec.Json ? StreamJson : StreamProto;
+    public static string StreamContentType(MessageCodec codec) => codec.IsJson ? StreamJson : StreamProto;
 
     /// <summary>
     /// The codec of a unary content type (<c>application/proto</c>, <c>application/json</c>,
@@ -83,8 +83,12 @@ internal static class ConnectProtocol
         return ms < 10_000_000_000 ? ms.ToString(CultureInfo.InvariantCulture) : null;
     }
 
-    /// <summary>Writes the JSON error object of a unary error body or an end-stream message.</summary>
-    public static void WriteError(Utf8JsonWriter writer, ConnectException error)
+    /// <summary>
+    /// Writes the JSON error object of a unary error body or an end-stream message. Each detail
+    /// is its type name and base64 binary; with <paramref name="debug"/>, a detail of a type it
+    /// knows also gets <c>debug</c>, the detail's JSON, for people reading the error (readers ignore it).
+    /// </summary>
+    public static void WriteError(Utf8JsonWriter writer, ConnectException error, JsonCodec? debug = null)
     {
         writer.WriteStartObject();
         writer.WriteString("code", error.Code.ToWireName());
@@ -102,6 +106,12 @@ internal static class ConnectProtocol
                 string typeUrl = detail.TypeUrl;
                 writer.WriteString("type", typeUrl.AsSpan(typeUrl.LastIndexOf('/') + 1));
                 writer.WriteString("value", HeaderRules.EncodeBinary(detail.Value.Span));
+                if (debug?.TryFormat(detail) is { } json)
+                {
+                    writer.WritePropertyName("debug");
+                    writer.WriteRawValue(json, skipInputValidation: true);
+                }
+
                 writer.WriteEndObject();
             }
 
@@ -112,23 +122,23 @@ internal static class ConnectProtocol
     }
 
     /// <summary>The body of a unary error response.</summary>
-    public static void WriteErrorBody(IBufferWriter<byte> output, ConnectException error)
+    public static void WriteErrorBody(IBufferWriter<byte> output, ConnectException error, JsonCodec? debug = null)
     {
         using var writer = new Utf8JsonWriter(output);
-        WriteError(writer, error);
+        WriteError(writer, error, debug);
     }
 
     /// <summary>
     /// The end-stream message: the error, if any, and the trailers as metadata (docs/protocols/connect.md#streaming).
     /// </summary>
-    public static void WriteEndStream(IBufferWriter<byte> output, ConnectException? error, Headers trailers, Headers? errorMetadata)
+    public static void WriteEndStream(IBufferWriter<byte> output, ConnectException? error, Headers trailers, Headers? errorMetadata, JsonCodec? debug = null)
     {
         using var writer = new Utf8JsonWriter(output);
         writer.WriteStartObject();
         if (error is not null)
         {
             writer.WritePropertyName("error");
-            WriteError(writer, error);
+            WriteError(writer, error, debug);
         }
 
         if (trailers.Count > 0 || errorMetadata?.Count > 0)

@@ -100,7 +100,7 @@ internal static class GrpcProtocol
     }
 
     /// <summary>The content type of a wire and codec; proto uses the bare form, as connect-go and grpc-dotnet do.</summary>
-    public static string ContentType(GrpcWire wire, MessageCodec codec) => (wire, codec == MessageCodec.Json) switch
+    public static string ContentType(GrpcWire wire, MessageCodec codec) => (wire, codec.IsJson) switch
     {
         (GrpcWire.Grpc, false) => GrpcContentType,
         (GrpcWire.Grpc, true) => GrpcContentType + "+json",

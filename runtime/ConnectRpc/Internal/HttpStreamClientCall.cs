@@ -130,14 +130,15 @@ internal abstract class HttpStreamClientCall<TRequest, TResponse> : ClientCall<T
         var frame = new PooledBufferWriter();
         try
         {
-            int size = FramesAsIs ? MessageFraming.DirectProtoSize(message, Settings.Codec, Settings.SendCompressor, Settings.Options.MaxSendMessageSize) : -1;
+            MessageCodec codec = Settings.CodecFor(Method);
+            int size = FramesAsIs ? MessageFraming.DirectProtoSize(message, codec, Settings.SendCompressor, Settings.Options.MaxSendMessageSize) : -1;
             if (size >= 0)
             {
                 MessageFraming.WriteProtoFrame(frame, message, size);
             }
             else
             {
-                using PooledBufferWriter payload = MessageFraming.Encode(message, Settings.Codec, Settings.SendCompressor, Settings.Options.MaxSendMessageSize, out bool compressed);
+                using PooledBufferWriter payload = MessageFraming.Encode(message, codec, Settings.SendCompressor, Settings.Options.MaxSendMessageSize, out bool compressed);
                 WriteFrame(frame, compressed ? EnvelopeFlags.Compressed : EnvelopeFlags.None, payload.WrittenSpan);
             }
 
@@ -240,7 +241,7 @@ internal abstract class HttpStreamClientCall<TRequest, TResponse> : ClientCall<T
             frame.CheckFlags(EnvelopeFlags.Compressed, Code.Internal, "a response message");
             Compressor? compressor = frame.CompressorFor(_responseCompressor, Code.Internal, "a response message");
             MessageReceived = true;
-            return Settings.Decode(Method.ResponseParser, frame.Payload, compressor);
+            return Settings.Decode(Method, frame.Payload, compressor);
         }
         catch (Exception ex) when (HttpFailures.Map(ex, cancellationToken) is { } error)
         {

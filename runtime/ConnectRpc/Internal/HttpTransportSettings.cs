@@ -18,6 +18,8 @@ internal sealed class HttpTransportSettings
     private readonly HttpClient? _client;
     private readonly string _prefix;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<Method, Uri> _urls = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Method, JsonCodec> _jsonCodecs = new();
+    private readonly Google.Protobuf.Reflection.MessageDescriptor[] _jsonTypes;
 
     public HttpTransportSettings(HttpMessageInvoker sender, Uri baseAddress, ConnectClientOptions options)
     {
@@ -26,6 +28,7 @@ internal sealed class HttpTransportSettings
         BaseAddress = baseAddress;
         Options = options;
         Codec = MessageCodec.For(options.Codec);
+        _jsonTypes = [.. options.JsonTypes];
         _prefix = baseAddress.AbsoluteUri.TrimEnd('/');
         Compressors = CompressorSet.Create(options.Compressors, "ConnectClientOptions.Compressors", nameof(options));
         if (options.SendCompression is { } name && !Compressor.IsIdentity(name))
@@ -51,7 +54,17 @@ internal sealed class HttpTransportSettings
 
     public ConnectClientOptions Options { get; }
 
+    /// <summary>The codec of the options: <see cref="MessageCodec.Proto"/> or <see cref="MessageCodec.Json"/>; a call encodes with <see cref="CodecFor"/>.</summary>
     public MessageCodec Codec { get; }
+
+    /// <summary>
+    /// The codec that encodes and decodes the messages of <paramref name="method"/>: for JSON, one
+    /// that knows the method's types and those of <see cref="ConnectClientOptions.JsonTypes"/>, made once.
+    /// </summary>
+    public MessageCodec CodecFor(Method method) =>
+        !Codec.IsJson ? Codec
+        : _jsonTypes.Length == 0 ? method.JsonCodec
+        : _jsonCodecs.GetOrAdd(method, static (m, types) => m.JsonCodec.With(types), _jsonTypes);
 
     public Compressor? SendCompressor { get; }
 
@@ -192,12 +205,13 @@ internal sealed class HttpTransportSettings
     /// A response message decoded as a client does: a bad payload is internal (the server
     /// broke the protocol), a size over the limit resource_exhausted.
     /// </summary>
-    public TResponse Decode<TResponse>(MessageParser<TResponse> parser, System.Buffers.ReadOnlySequence<byte> payload, Compressor? compressor)
+    public TResponse Decode<TRequest, TResponse>(Method<TRequest, TResponse> method, System.Buffers.ReadOnlySequence<byte> payload, Compressor? compressor)
+        where TRequest : class, IMessage<TRequest>
         where TResponse : class, IMessage<TResponse>
     {
         try
         {
-            return MessageFraming.Decode(parser, Codec, payload, compressor, Options.MaxReceiveMessageSize);
+            return MessageFraming.Decode(method.ResponseParser, CodecFor(method), payload, compressor, Options.MaxReceiveMessageSize);
         }
         catch (MessageDecodeException ex)
         {

@@ -36,7 +36,8 @@ namespace Clientonly.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Clientonly.V1.Msg.Parser,
             global::Clientonly.V1.Msg.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
     }
 
     /// <summary>A client for <c>clientonly.v1.RemoteService</c>.</summary>

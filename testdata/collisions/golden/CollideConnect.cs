@@ -66,7 +66,8 @@ namespace Collide.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Collide.V1.Task.Parser,
             global::Collide.V1.Headers.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
 
         /// <summary>Describes the <c>ServiceName</c> method.</summary>
         public static readonly global::ConnectRpc.Method<global::Collide.V1.RequestContext, global::Collide.V1.CancellationToken> ServiceNameMethod = new(
@@ -75,7 +76,8 @@ namespace Collide.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Collide.V1.RequestContext.Parser,
             global::Collide.V1.CancellationToken.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
 
         /// <summary>Describes the <c>Descriptor</c> method.</summary>
         public static readonly global::ConnectRpc.Method<global::Collide.V1.System, global::Collide.V1.String> DescriptorMethod = new(
@@ -84,7 +86,8 @@ namespace Collide.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Collide.V1.System.Parser,
             global::Collide.V1.String.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
 
         /// <summary>Describes the <c>BindService</c> method.</summary>
         public static readonly global::ConnectRpc.Method<global::Collide.V1.Task, global::Collide.V1.Task> BindServiceMethod = new(
@@ -93,7 +96,8 @@ namespace Collide.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Collide.V1.Task.Parser,
             global::Collide.V1.Task.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
 
         /// <summary>Describes the <c>ToString</c> method.</summary>
         public static readonly global::ConnectRpc.Method<global::Collide.V1.Task, global::Collide.V1.Task> ToStringMethod = new(
@@ -102,7 +106,8 @@ namespace Collide.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Collide.V1.Task.Parser,
             global::Collide.V1.Task.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
 
         /// <summary>Describes the <c>GetType</c> method.</summary>
         public static readonly global::ConnectRpc.Method<global::Collide.V1.Task, global::Collide.V1.Task> GetTypeMethod = new(
@@ -111,7 +116,8 @@ namespace Collide.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Collide.V1.Task.Parser,
             global::Collide.V1.Task.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
 
         /// <summary>Describes the <c>Equals</c> method.</summary>
         public static readonly global::ConnectRpc.Method<global::Collide.V1.Task, global::Collide.V1.Task> EqualsMethod = new(
@@ -120,7 +126,8 @@ namespace Collide.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Collide.V1.Task.Parser,
             global::Collide.V1.Task.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
 
         /// <summary>Describes the <c>class</c> method.</summary>
         public static readonly global::ConnectRpc.Method<global::Collide.V1.Task, global::Collide.V1.Task> ClassMethod = new(
@@ -129,7 +136,8 @@ namespace Collide.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Collide.V1.Task.Parser,
             global::Collide.V1.Task.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
 
         /// <summary>Describes the <c>event_stream</c> method.</summary>
         public static readonly global::ConnectRpc.Method<global::Collide.V1.Task, global::Collide.V1.Task> EventStreamMethod = new(
@@ -138,7 +146,8 @@ namespace Collide.V1
             global::ConnectRpc.MethodKind.ServerStreaming,
             global::Collide.V1.Task.Parser,
             global::Collide.V1.Task.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
 
         /// <summary>Describes the <c>_3d</c> method.</summary>
         public static readonly global::ConnectRpc.Method<global::Collide.V1.Task, global::Collide.V1.Task> _3DMethod = new(
@@ -147,7 +156,8 @@ namespace Collide.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Collide.V1.Task.Parser,
             global::Collide.V1.Task.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
 
         /// <summary>Describes the <c>Async</c> method.</summary>
         public static readonly global::ConnectRpc.Method<global::Collide.V1.Task, global::Collide.V1.Task> AsyncMethod = new(
@@ -156,7 +166,8 @@ namespace Collide.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Collide.V1.Task.Parser,
             global::Collide.V1.Task.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
     }
 
     /// <summary>Implement this interface to serve <c>collide.v1.Collider</c>.</summary>
@@ -411,7 +422,8 @@ namespace Collide.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Collide.V1.Task.Parser,
             global::Collide.V1.Task.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
     }
 
     /// <summary>

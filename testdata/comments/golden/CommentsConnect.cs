@@ -45,7 +45,8 @@ namespace Comments.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Comments.V1.Msg.Parser,
             global::Comments.V1.Msg.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
 
         /// <summary>Describes the <c>Trailing</c> method.</summary>
         public static readonly global::ConnectRpc.Method<global::Comments.V1.Msg, global::Comments.V1.Msg> TrailingMethod = new(
@@ -54,7 +55,8 @@ namespace Comments.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Comments.V1.Msg.Parser,
             global::Comments.V1.Msg.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
 
         /// <summary>Describes the <c>Xml</c> method.</summary>
         public static readonly global::ConnectRpc.Method<global::Comments.V1.Msg, global::Comments.V1.Msg> XmlMethod = new(
@@ -63,7 +65,8 @@ namespace Comments.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Comments.V1.Msg.Parser,
             global::Comments.V1.Msg.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
 
         /// <summary>Describes the <c>Undocumented</c> method.</summary>
         public static readonly global::ConnectRpc.Method<global::Comments.V1.Msg, global::Comments.V1.Msg> UndocumentedMethod = new(
@@ -72,7 +75,8 @@ namespace Comments.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Comments.V1.Msg.Parser,
             global::Comments.V1.Msg.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
     }
 
     /// <summary>

@@ -37,7 +37,8 @@ namespace Deprecated.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Deprecated.V1.Req.Parser,
             global::Deprecated.V1.Res.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
     }
 
     /// <summary>
@@ -156,7 +157,8 @@ namespace Deprecated.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Deprecated.V1.Req.Parser,
             global::Deprecated.V1.Res.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
 
         /// <summary>Describes the <c>Legacy</c> method.</summary>
         [global::System.ObsoleteAttribute]
@@ -166,7 +168,8 @@ namespace Deprecated.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Deprecated.V1.Req.Parser,
             global::Deprecated.V1.Res.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
 
         /// <summary>Describes the <c>LegacyStream</c> method.</summary>
         [global::System.ObsoleteAttribute]
@@ -176,7 +179,8 @@ namespace Deprecated.V1
             global::ConnectRpc.MethodKind.BidiStreaming,
             global::Deprecated.V1.Req.Parser,
             global::Deprecated.V1.Res.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
     }
 
     /// <summary>

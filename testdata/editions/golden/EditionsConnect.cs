@@ -39,7 +39,8 @@ namespace Editions.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Editions.V1.Item.Parser,
             global::Editions.V1.Item.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
 
         /// <summary>Describes the <c>Watch</c> method.</summary>
         public static readonly global::ConnectRpc.Method<global::Editions.V1.Item, global::Editions.V1.Item> WatchMethod = new(
@@ -48,7 +49,8 @@ namespace Editions.V1
             global::ConnectRpc.MethodKind.ServerStreaming,
             global::Editions.V1.Item.Parser,
             global::Editions.V1.Item.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
     }
 
     /// <summary>Implement this interface to serve <c>editions.v1.EditionsService</c>.</summary>

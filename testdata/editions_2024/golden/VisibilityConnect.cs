@@ -36,7 +36,8 @@ namespace Editions2024.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Editions2024.V1.ShowRequest.Parser,
             global::Editions2024.V1.ShowResponse.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
     }
 
     /// <summary>Implement this interface to serve <c>editions2024.v1.VisibilityService</c>.</summary>

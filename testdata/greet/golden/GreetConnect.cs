@@ -45,7 +45,8 @@ namespace Connectrpc.Greet.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Connectrpc.Greet.V1.GreetRequest.Parser,
             global::Connectrpc.Greet.V1.GreetResponse.Parser,
-            global::ConnectRpc.IdempotencyLevel.NoSideEffects);
+            global::ConnectRpc.IdempotencyLevel.NoSideEffects,
+            static () => Descriptor);
 
         /// <summary>Describes the <c>GreetMany</c> method.</summary>
         public static readonly global::ConnectRpc.Method<global::Connectrpc.Greet.V1.GreetRequest, global::Connectrpc.Greet.V1.GreetResponse> GreetManyMethod = new(
@@ -54,7 +55,8 @@ namespace Connectrpc.Greet.V1
             global::ConnectRpc.MethodKind.ServerStreaming,
             global::Connectrpc.Greet.V1.GreetRequest.Parser,
             global::Connectrpc.Greet.V1.GreetResponse.Parser,
-            global::ConnectRpc.IdempotencyLevel.Idempotent);
+            global::ConnectRpc.IdempotencyLevel.Idempotent,
+            static () => Descriptor);
 
         /// <summary>Describes the <c>GreetEveryone</c> method.</summary>
         public static readonly global::ConnectRpc.Method<global::Connectrpc.Greet.V1.GreetRequest, global::Connectrpc.Greet.V1.GreetResponse> GreetEveryoneMethod = new(
@@ -63,7 +65,8 @@ namespace Connectrpc.Greet.V1
             global::ConnectRpc.MethodKind.ClientStreaming,
             global::Connectrpc.Greet.V1.GreetRequest.Parser,
             global::Connectrpc.Greet.V1.GreetResponse.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
 
         /// <summary>Describes the <c>Chat</c> method.</summary>
         public static readonly global::ConnectRpc.Method<global::Connectrpc.Greet.V1.GreetRequest, global::Connectrpc.Greet.V1.GreetResponse> ChatMethod = new(
@@ -72,7 +75,8 @@ namespace Connectrpc.Greet.V1
             global::ConnectRpc.MethodKind.BidiStreaming,
             global::Connectrpc.Greet.V1.GreetRequest.Parser,
             global::Connectrpc.Greet.V1.GreetResponse.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
     }
 
     /// <summary>Implement this interface to serve <c>connectrpc.greet.v1.GreetService</c>.</summary>

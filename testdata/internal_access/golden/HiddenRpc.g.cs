@@ -36,7 +36,8 @@ namespace Internal.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Internal.V1.Secret.Parser,
             global::Internal.V1.Secret.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
     }
 
     /// <summary>Implement this interface to serve <c>internal.v1.HiddenService</c>.</summary>

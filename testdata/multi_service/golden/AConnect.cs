@@ -36,7 +36,8 @@ namespace Multi.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Multi.V1.Empty.Parser,
             global::Multi.V1.Empty.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
     }
 
     /// <summary>Implement this interface to serve <c>multi.v1.AlphaService</c>.</summary>
@@ -142,7 +143,8 @@ namespace Multi.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Multi.V1.Empty.Parser,
             global::Multi.V1.Empty.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
 
         /// <summary>Describes the <c>BetaStream</c> method.</summary>
         public static readonly global::ConnectRpc.Method<global::Multi.V1.Empty, global::Multi.V1.Empty> BetaStreamMethod = new(
@@ -151,7 +153,8 @@ namespace Multi.V1
             global::ConnectRpc.MethodKind.ServerStreaming,
             global::Multi.V1.Empty.Parser,
             global::Multi.V1.Empty.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
     }
 
     /// <summary>Implement this interface to serve <c>multi.v1.BetaService</c>.</summary>

@@ -36,7 +36,8 @@ namespace Multi.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Multi.V1.Empty.Parser,
             global::Multi.V1.Empty.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
     }
 
     /// <summary>Implement this interface to serve <c>multi.v1.GammaService</c>.</summary>

@@ -42,7 +42,8 @@ namespace Acme.Orders.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Acme.Shared.Money.Money.Types.Range.Parser,
             global::Acme.Shared.Money.Money.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
 
         /// <summary>Describes the <c>get_order_v2x</c> method.</summary>
         public static readonly global::ConnectRpc.Method<global::Acme.Orders.V1.Order.Types.Lookup, global::Acme.Orders.V1.Order> GetOrderV2XMethod = new(
@@ -51,7 +52,8 @@ namespace Acme.Orders.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Acme.Orders.V1.Order.Types.Lookup.Parser,
             global::Acme.Orders.V1.Order.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
 
         /// <summary>Describes the <c>list_orders</c> method.</summary>
         public static readonly global::ConnectRpc.Method<global::Acme.Orders.V1.Order.Types.Lookup, global::Acme.Orders.V1.Order.Types.Line> ListOrdersMethod = new(
@@ -60,7 +62,8 @@ namespace Acme.Orders.V1
             global::ConnectRpc.MethodKind.ServerStreaming,
             global::Acme.Orders.V1.Order.Types.Lookup.Parser,
             global::Acme.Orders.V1.Order.Types.Line.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
     }
 
     /// <summary>Implement this interface to serve <c>acme.orders.v1.order_service</c>.</summary>

@@ -37,7 +37,8 @@ public static partial class PingServiceConnect
         global::ConnectRpc.MethodKind.Unary,
         global::PingRequest.Parser,
         global::PingResponse.Parser,
-        global::ConnectRpc.IdempotencyLevel.Unknown);
+        global::ConnectRpc.IdempotencyLevel.Unknown,
+        static () => Descriptor);
 
     /// <summary>Describes the <c>PingStream</c> method.</summary>
     public static readonly global::ConnectRpc.Method<global::PingRequest, global::PingResponse> PingStreamMethod = new(
@@ -46,7 +47,8 @@ public static partial class PingServiceConnect
         global::ConnectRpc.MethodKind.BidiStreaming,
         global::PingRequest.Parser,
         global::PingResponse.Parser,
-        global::ConnectRpc.IdempotencyLevel.Unknown);
+        global::ConnectRpc.IdempotencyLevel.Unknown,
+        static () => Descriptor);
 }
 
 /// <summary>

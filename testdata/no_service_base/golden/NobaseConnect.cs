@@ -39,7 +39,8 @@ namespace Nobase.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Nobase.V1.GetRequest.Parser,
             global::Nobase.V1.GetResponse.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
 
         /// <summary>Describes the <c>Watch</c> method.</summary>
         public static readonly global::ConnectRpc.Method<global::Nobase.V1.GetRequest, global::Nobase.V1.GetResponse> WatchMethod = new(
@@ -48,7 +49,8 @@ namespace Nobase.V1
             global::ConnectRpc.MethodKind.ServerStreaming,
             global::Nobase.V1.GetRequest.Parser,
             global::Nobase.V1.GetResponse.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
     }
 
     /// <summary>

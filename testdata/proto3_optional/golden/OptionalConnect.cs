@@ -36,7 +36,8 @@ namespace Opt.V1.Api
             global::ConnectRpc.MethodKind.Unary,
             global::Opt.V1.Api.SearchRequest.Parser,
             global::Opt.V1.Api.SearchResponse.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
     }
 
     /// <summary>Implement this interface to serve <c>opt.v1.SearchService</c>.</summary>

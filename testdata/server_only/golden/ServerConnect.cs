@@ -39,7 +39,8 @@ namespace Serveronly.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Serveronly.V1.Msg.Parser,
             global::Serveronly.V1.Msg.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
 
         /// <summary>Describes the <c>Feed</c> method.</summary>
         public static readonly global::ConnectRpc.Method<global::Serveronly.V1.Msg, global::Serveronly.V1.Msg> FeedMethod = new(
@@ -48,7 +49,8 @@ namespace Serveronly.V1
             global::ConnectRpc.MethodKind.ClientStreaming,
             global::Serveronly.V1.Msg.Parser,
             global::Serveronly.V1.Msg.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
     }
 
     /// <summary>Implement this interface to serve <c>serveronly.v1.LocalService</c>.</summary>

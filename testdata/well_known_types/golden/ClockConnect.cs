@@ -48,7 +48,8 @@ namespace Wkt.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Google.Protobuf.WellKnownTypes.Empty.Parser,
             global::Google.Protobuf.WellKnownTypes.Timestamp.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
 
         /// <summary>Describes the <c>Echo</c> method.</summary>
         public static readonly global::ConnectRpc.Method<global::Google.Protobuf.WellKnownTypes.StringValue, global::Google.Protobuf.WellKnownTypes.StringValue> EchoMethod = new(
@@ -57,7 +58,8 @@ namespace Wkt.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Google.Protobuf.WellKnownTypes.StringValue.Parser,
             global::Google.Protobuf.WellKnownTypes.StringValue.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
 
         /// <summary>Describes the <c>Describe</c> method.</summary>
         public static readonly global::ConnectRpc.Method<global::Google.Protobuf.WellKnownTypes.Struct, global::Google.Protobuf.WellKnownTypes.Any> DescribeMethod = new(
@@ -66,7 +68,8 @@ namespace Wkt.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Google.Protobuf.WellKnownTypes.Struct.Parser,
             global::Google.Protobuf.WellKnownTypes.Any.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
 
         /// <summary>Describes the <c>Ticks</c> method.</summary>
         public static readonly global::ConnectRpc.Method<global::Google.Protobuf.WellKnownTypes.Empty, global::Google.Protobuf.WellKnownTypes.Timestamp> TicksMethod = new(
@@ -75,7 +78,8 @@ namespace Wkt.V1
             global::ConnectRpc.MethodKind.ServerStreaming,
             global::Google.Protobuf.WellKnownTypes.Empty.Parser,
             global::Google.Protobuf.WellKnownTypes.Timestamp.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
 
         /// <summary>Describes the <c>Reset</c> method.</summary>
         public static readonly global::ConnectRpc.Method<global::Wkt.V1.Tick, global::Google.Protobuf.WellKnownTypes.Empty> ResetMethod = new(
@@ -84,7 +88,8 @@ namespace Wkt.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Wkt.V1.Tick.Parser,
             global::Google.Protobuf.WellKnownTypes.Empty.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
     }
 
     /// <summary>

@@ -36,7 +36,8 @@ namespace Acme.Layout.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Acme.Layout.V1.Spot.Parser,
             global::Acme.Layout.V1.Spot.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
     }
 
     /// <summary>

@@ -39,7 +39,8 @@ namespace Grpc.Health.V1
             global::ConnectRpc.MethodKind.Unary,
             global::Grpc.Health.V1.HealthCheckRequest.Parser,
             global::Grpc.Health.V1.HealthCheckResponse.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
 
         /// <summary>Describes the <c>Watch</c> method.</summary>
         public static readonly global::ConnectRpc.Method<global::Grpc.Health.V1.HealthCheckRequest, global::Grpc.Health.V1.HealthCheckResponse> WatchMethod = new(
@@ -48,7 +49,8 @@ namespace Grpc.Health.V1
             global::ConnectRpc.MethodKind.ServerStreaming,
             global::Grpc.Health.V1.HealthCheckRequest.Parser,
             global::Grpc.Health.V1.HealthCheckResponse.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
     }
 
     /// <summary>Implement this interface to serve <c>grpc.health.v1.Health</c>.</summary>

@@ -36,7 +36,8 @@ namespace Grpc.Reflection.V1
             global::ConnectRpc.MethodKind.BidiStreaming,
             global::Grpc.Reflection.V1.ServerReflectionRequest.Parser,
             global::Grpc.Reflection.V1.ServerReflectionResponse.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
     }
 
     /// <summary>Implement this interface to serve <c>grpc.reflection.v1.ServerReflection</c>.</summary>

@@ -36,7 +36,8 @@ namespace Grpc.Reflection.V1Alpha
             global::ConnectRpc.MethodKind.BidiStreaming,
             global::Grpc.Reflection.V1Alpha.ServerReflectionRequest.Parser,
             global::Grpc.Reflection.V1Alpha.ServerReflectionResponse.Parser,
-            global::ConnectRpc.IdempotencyLevel.Unknown);
+            global::ConnectRpc.IdempotencyLevel.Unknown,
+            static () => Descriptor);
     }
 
     /// <summary>Implement this interface to serve <c>grpc.reflection.v1alpha.ServerReflection</c>.</summary>
