@@ -124,11 +124,15 @@ public sealed class ConnectNodeInteropTests(GreetServer fixture, NodeServers nod
         }
         else
         {
-            // connect-node's HTTP/1.1 server refuses bidi (HTTP 505, as ours once did); our half-duplex call says so.
+            // connect-node's HTTP/1.1 server refuses bidi with HTTP 505 and closes the connection
+            // without reading the request body. Our half-duplex call reports the 505 when it reads
+            // the answer first, or unavailable when the closed connection breaks its request body
+            // first (which one depends on timing); it never waits for its deadline.
             ConnectException refused = await Assert.ThrowsAsync<ConnectException>(
                 () => client.ChatAsync(EveryProtocolCallTests.Names("Ada", "Grace"), EveryProtocolCallTests.RequestHeaders()).ToListWithin());
-            Assert.Equal(Code.Unknown, refused.Code);
-            Assert.Contains("505", refused.Message, StringComparison.Ordinal);
+            Assert.True(
+                (refused.Code == Code.Unknown && refused.Message.Contains("505", StringComparison.Ordinal)) || refused.Code == Code.Unavailable,
+                $"expected the 505 as unknown, or unavailable; got {refused.Code}: {refused.Message}");
         }
     }
 

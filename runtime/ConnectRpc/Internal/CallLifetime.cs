@@ -6,6 +6,9 @@ namespace ConnectRpc.Internal;
 /// </summary>
 internal sealed class CallLifetime : IDisposable
 {
+    // How much earlier than this client's clock a server may cancel a call at its deadline.
+    private static readonly TimeSpan s_deadlineSlack = TimeSpan.FromMilliseconds(10);
+
     // The longest delay a timer takes; longer deadlines are left to the server to enforce.
     private static readonly TimeSpan s_maxTimer = TimeSpan.FromMilliseconds(int.MaxValue - 1);
 
@@ -87,6 +90,14 @@ internal sealed class CallLifetime : IDisposable
     /// </summary>
     private bool DeadlinePassed => _deadlineReached || Timeout == TimeSpan.Zero || (Deadline is { } deadline && _time.GetUtcNow() >= deadline);
 
+    /// <summary>
+    /// Whether a cancellation that arrived now is the deadline's: it passed, or is due within
+    /// <see cref="s_deadlineSlack"/>. A server's timer may fire that much before the client's
+    /// clock reaches the deadline (the timeout header's rounding, millisecond timers), and its
+    /// cancellation then stands for the deadline.
+    /// </summary>
+    private bool DeadlineDue => DeadlinePassed || (Deadline is { } deadline && _time.GetUtcNow() + s_deadlineSlack >= deadline);
+
     private bool CallerCanceled => _callerToken.IsCancellationRequested || _parentToken.IsCancellationRequested;
 
     /// <summary>Fails before any I/O when the call is already canceled or out of time.</summary>
@@ -159,7 +170,7 @@ internal sealed class CallLifetime : IDisposable
             return new ConnectException(Code.Canceled, $"The call to {method.Procedure} was canceled.{waiting}", ex);
         }
 
-        if (canceled && DeadlinePassed)
+        if (canceled && DeadlineDue)
         {
             return new ConnectException(
                 Code.DeadlineExceeded,

@@ -151,9 +151,26 @@ internal abstract class HttpStreamClientCall<TRequest, TResponse> : ClientCall<T
             }
 
             EnsureStarted();
-            Stream stream = await RequestStreamAsync(_duplex, cancellationToken).ConfigureAwait(false);
-            await stream.WriteAsync(frame.WrittenMemory, cancellationToken).ConfigureAwait(false);
-            await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                Stream stream = await RequestStreamAsync(_duplex, cancellationToken).ConfigureAwait(false);
+                await stream.WriteAsync(frame.WrittenMemory, cancellationToken).ConfigureAwait(false);
+                await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                // The request stream cannot go on (the server answered and closed it, or the
+                // connection broke). A half-duplex call ends its body, which HTTP/1.1 must send
+                // whole before it reads the response, and stops waiting for the request stream:
+                // the response (or the connection's failure) then says what happened.
+                if (_requestEnded is not null)
+                {
+                    _duplex.Complete();
+                    _requestEnded.TrySetResult();
+                }
+
+                throw;
+            }
         }
         catch (Exception ex) when (HttpFailures.Map(ex, cancellationToken) is { } error)
         {
