@@ -26,7 +26,22 @@ public sealed class DeadlineAnswerTests(DeadlineAnswerTests.Server fixture) : IC
 
     private sealed class RecordRefusedWrites : ServerInterceptor
     {
-        public override Task InterceptAsync(ServerCall call, ServerCallHandler next) => next(new Recording(call));
+        public override async Task InterceptAsync(ServerCall call, ServerCallHandler next)
+        {
+            try
+            {
+                await next(new Recording(call));
+            }
+            catch (ConnectException) when (call.Context.RequestHeaders.Get("x-throw-at-end") is not null)
+            {
+                // The handler's late write was refused; it fails here with an unexpected error instead.
+            }
+
+            if (call.Context.RequestHeaders.Get("x-throw-at-end") is not null)
+            {
+                throw new InvalidOperationException("a bug at the end of the handler");
+            }
+        }
 
         private sealed class Recording(ServerCall inner) : DelegatingServerCall(inner)
         {
@@ -99,5 +114,28 @@ public sealed class DeadlineAnswerTests(DeadlineAnswerTests.Server fixture) : IC
         await Wait.UntilAsync(() => Server.RefusedWrites.Any(w => w.Procedure == procedure && w.Error is ConnectException { Code: Code.DeadlineExceeded }));
         GreetResponse after = await client.GreetAsync(new GreetRequest { Name = "Grace" }).Within();
         Assert.Equal("Hello, Grace!", after.Greeting);
+    }
+
+    [Fact]
+    public async Task HandlerThrowsAfterTheDeadlineAnswer_LoggedAsAfterTheAnswer_NotAsUnknown()
+    {
+        _server.ExpectLogs("the handler throws after its call was answered at the deadline", "after its call was answered with deadline_exceeded");
+        var options = new ConnectClientOptions { Protocol = Protocol.Connect, HttpVersion = HttpVersion.Version11 };
+        using var http = new HttpClient(new SocketsHttpHandler()) { Timeout = Bounded.Timeout };
+        GreetServiceClient client = LateTimers.Client(http, _server.Http1Url, options);
+        Assert.Equal("Hello, Linus!", (await client.GreetAsync(new GreetRequest { Name = "Linus" }).Within()).Greeting);
+        var headers = new Headers
+        {
+            ["x-stall-ms"] = StallMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["x-throw-at-end"] = "1",
+        };
+
+        ConnectException error = await Assert.ThrowsAsync<ConnectException>(
+            () => client.GreetAsync(new GreetRequest { Name = "Ada" }, headers, TimeSpan.FromMilliseconds(500)).Within());
+
+        Assert.Equal(Code.DeadlineExceeded, error.Code);
+        // The client already has its answer: the bug is logged as the handler's, after the answer.
+        await Wait.UntilAsync(() => _server.Logs.Any(log => log.Contains("after its call was answered with deadline_exceeded", StringComparison.Ordinal)));
+        Assert.DoesNotContain(_server.Logs, log => log.Contains("the client gets 'unknown'", StringComparison.Ordinal));
     }
 }

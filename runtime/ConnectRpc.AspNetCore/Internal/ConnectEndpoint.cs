@@ -263,8 +263,17 @@ internal sealed class ConnectEndpoint<[DynamicallyAccessedMembers(DynamicallyAcc
             case OperationCanceledException when http.RequestAborted.IsCancellationRequested:
                 return new ConnectException(Code.Canceled, "the client canceled the call", ex);
             default:
-                // Never on the wire: the exception's text may hold anything.
-                ServerLog.HandlerFailed(_logger, _method.Method.Procedure, ex);
+                // Never on the wire: the exception's text may hold anything. A call answered at
+                // its deadline already told its client; the handler's failure is still a bug.
+                if (call.AnsweredAtDeadline)
+                {
+                    ServerLog.HandlerFailedAfterDeadline(_logger, _method.Method.Procedure, ex);
+                }
+                else
+                {
+                    ServerLog.HandlerFailed(_logger, _method.Method.Procedure, ex);
+                }
+
                 return new ConnectException(Code.Unknown, "the handler failed with an unexpected error", ex);
         }
     }
@@ -293,4 +302,7 @@ internal static partial class ServerLog
 
     [LoggerMessage(7, LogLevel.Error, "The server could not encode a response message of {Procedure}; the client gets 'internal'. Is a type packed in google.protobuf.Any missing from ConnectServerOptions.JsonTypes?")]
     public static partial void ResponseEncodeFailed(ILogger logger, string procedure, Exception exception);
+
+    [LoggerMessage(8, LogLevel.Error, "The handler of {Procedure} threw an unexpected exception after its call was answered with deadline_exceeded.")]
+    public static partial void HandlerFailedAfterDeadline(ILogger logger, string procedure, Exception exception);
 }

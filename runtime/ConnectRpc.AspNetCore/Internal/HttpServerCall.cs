@@ -66,6 +66,9 @@ internal abstract class HttpServerCall : ServerCall, IDisposable
 
     public bool DeadlineExpired => _deadline?.IsCancellationRequested == true;
 
+    /// <summary>Whether the call was answered at its deadline while its handler ran on.</summary>
+    public bool AnsweredAtDeadline => _answered;
+
     /// <summary>Canceled when the call's deadline passes; never canceled without a (timed) deadline.</summary>
     public CancellationToken DeadlineToken => _deadline?.Token ?? CancellationToken.None;
 
