@@ -26,7 +26,7 @@ LOAD_SCALE ?= 4
 # make scale PROXY_SCALE=8: multiplies the rolling restart's load workers (7 at scale 1, in make test); above 1, two rounds.
 PROXY_SCALE ?= 4
 
-.PHONY: help plugin protoc tools interop browser generate examples demo serve test fuzz load scale proxy-tools golden bench bench-quick bench-tools clean pack
+.PHONY: help plugin protoc tools interop test-tools generate examples demo serve test fuzz load scale golden bench bench-quick bench-tools clean pack
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-10s %s\n", $$1, $$2 }'
@@ -90,9 +90,18 @@ $(BROWSER_BUNDLE): $(INTEROP_GEN) interop/browser/build.mjs interop/browser/page
 
 interop: $(INTEROP_GEN) $(BROWSER_BUNDLE) ## Install the interop peers (interop/: connect-node, the browser page) from their lockfile and generate their code
 
-# The browser test drives Debian's chromium (headless); installed with apt-get (as root) when missing.
-browser: interop ## Install chromium (apt-get) when missing, and build the browser test's page
-	@command -v chromium > /dev/null || { apt-get update -qq && apt-get install -y -qq chromium > /dev/null; }
+# Debian packages the tests run, each named as its command: chromium (the browser test, headless), haproxy
+# and nginx (the proxy tests), zstd (the reference decoder of ZstdWireTests). Installed in one apt-get run.
+TEST_PACKAGES := chromium haproxy nginx zstd
+
+test-tools: ## Install the Debian packages the tests run (chromium, haproxy, nginx, zstd) with apt-get when missing (as root)
+	@missing=; for package in $(TEST_PACKAGES); do \
+		command -v $$package > /dev/null || [ -x /usr/sbin/$$package ] || missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "apt-get install$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing > /dev/null; \
+	fi
 
 generate: plugin tools ## Generate the Greet demo's C# with buf into bin/gen (the path without MSBuild; the examples use ConnectRpc.Tools)
 	$(BUF) generate
@@ -140,8 +149,7 @@ serve: examples ## Run the Greet server (with health and reflection): http://127
 	$(GREET_SERVER) --http1-port $(HTTP1_PORT) --http2-port $(HTTP2_PORT)
 
 # pack first: the package tests pack again into a temporary feed, which then only repacks what make pack built.
-test: generate interop browser pack proxy-tools ## Run every test (the plugin tests run the published bin/ plugin through protoc and buf), then the demo
-	@command -v zstd > /dev/null || { apt-get update -qq && apt-get install -y -qq zstd > /dev/null; } # ZstdWireTests' reference decoder
+test: generate interop pack test-tools ## Run every test (the plugin tests run the published bin/ plugin through protoc and buf), then the demo
 	$(BUF) lint
 	@status=0; CONNECT_PLUGIN=$(CURDIR)/$(PLUGIN) dotnet test ConnectPlugin.sln --nologo 2>&1 | tee bin/test.log || status=$$?; \
 	awk '/^(Passed|Failed)! / { for (i = 1; i <= NF; i++) { if ($$i == "Failed:") f += $$(i+1); if ($$i == "Passed:") p += $$(i+1) } } \
@@ -160,11 +168,7 @@ load: ## Run only the load and fault tests (LoadAndFaultTests) at LOAD_SCALE (4:
 		--filter "FullyQualifiedName~LoadAndFaultTests" --logger "console;verbosity=detailed"
 
 # The proxy tests (runtime/ConnectRpc.AspNetCore.Tests/Proxies) run Debian's HAProxy and nginx (in /usr/sbin).
-proxy-tools: ## Install haproxy and nginx with apt-get when missing (as root)
-	@[ -x /usr/sbin/haproxy ] || command -v haproxy > /dev/null || { apt-get update -qq && apt-get install -y -qq haproxy > /dev/null; }
-	@[ -x /usr/sbin/nginx ] || command -v nginx > /dev/null || { apt-get update -qq && apt-get install -y -qq nginx > /dev/null; }
-
-scale: proxy-tools ## Run the proxy tests and the rolling restart behind HAProxy at PROXY_SCALE (4: 28 load workers, 6 restarts)
+scale: test-tools ## Run the proxy tests and the rolling restart behind HAProxy at PROXY_SCALE (4: 28 load workers, 6 restarts)
 	CONNECT_PROXY_SCALE=$(PROXY_SCALE) dotnet test runtime/ConnectRpc.AspNetCore.Tests --nologo \
 		--filter "FullyQualifiedName~ProxyTests|FullyQualifiedName~RollingRestartTests" --logger "console;verbosity=detailed"
 
