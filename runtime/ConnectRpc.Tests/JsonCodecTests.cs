@@ -276,6 +276,22 @@ public sealed class JsonCodecTests
     }
 
     [Fact]
+    public void Any_HugeTypeUrl_FailsAsCorruptInput_OnASmallStack()
+    {
+        // A request may carry an @type of any length beside a well-known type's Any (which makes
+        // the codec look at every @type): reading it must cost no stack in proportion to it.
+        string hugeType = "type.googleapis.com/" + new string('x', 400_000);
+        string json = "{\"items\":[{\"@type\":\"type.googleapis.com/google.protobuf.Empty\"},{\"@type\":\"" + hugeType + "\"}]}";
+        Exception? failure = null;
+        var thread = new Thread(
+            () => failure = Record.Exception(() => Read(Bag.Parser, json)),
+            maxStackSize: 256 * 1024);
+        thread.Start();
+        Assert.True(thread.Join(TimeSpan.FromSeconds(30)), "the decode did not finish");
+        Assert.IsType<MessageDecodeException>(failure);
+    }
+
+    [Fact]
     public void ConnectErrorDetails_BinaryValueRead_DebugIgnored()
     {
         // Connect's error JSON carries a detail as its type name and base64 binary; connect-go adds "debug" (its JSON).

@@ -117,9 +117,12 @@ internal sealed class JsonCodec : MessageCodec
     /// following it) writes their fields beside <c>@type</c>; Google.Protobuf nests them under
     /// <c>value</c>, as for the types with a JSON form of their own, and requires that when it reads.
     /// </summary>
-    private static readonly byte[][] s_plainWellKnown =
+    private static readonly string[] s_plainWellKnownNames =
         [.. new[] { "Empty", "Api", "Method", "Mixin", "Type", "Field", "Enum", "EnumValue", "Option", "SourceContext" }
-            .Select(name => Encoding.UTF8.GetBytes($"/google.protobuf.{name}\""))];
+            .Select(name => "google.protobuf." + name)];
+
+    /// <summary>How each of <see cref="s_plainWellKnownNames"/> ends a type URL in JSON text: <c>/google.protobuf.Empty"</c>.</summary>
+    private static readonly byte[][] s_plainWellKnown = [.. s_plainWellKnownNames.Select(name => Encoding.UTF8.GetBytes($"/{name}\""))];
 
     [ThreadStatic]
     private static CompactUtf8Writer? t_writer;
@@ -301,20 +304,9 @@ internal sealed class JsonCodec : MessageCodec
 
     private static bool IsPlainWellKnown(string typeUrl)
     {
-        Span<byte> name = stackalloc byte[Encoding.UTF8.GetMaxByteCount(typeUrl.Length) + 1];
-        int length = Encoding.UTF8.GetBytes(typeUrl, name);
-        name[length++] = (byte)'"';
-        int slash = name[..length].LastIndexOf((byte)'/');
-        ReadOnlySpan<byte> tail = slash >= 0 ? name[slash..length] : [];
-        foreach (byte[] known in s_plainWellKnown)
-        {
-            if (tail.SequenceEqual(known))
-            {
-                return true;
-            }
-        }
-
-        return false;
+        // Read in place: a type URL comes from the peer and may be of any length.
+        int slash = typeUrl.LastIndexOf('/');
+        return slash >= 0 && Array.IndexOf(s_plainWellKnownNames, typeUrl[(slash + 1)..]) >= 0;
     }
 
     protected override T DeserializeCore<T>(MessageParser<T> parser, ReadOnlySequence<byte> data)
