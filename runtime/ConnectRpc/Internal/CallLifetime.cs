@@ -124,7 +124,7 @@ internal sealed class CallLifetime : IDisposable
     /// <summary>A request message could not be sent (this side's failure): the call is canceled with it as its error.</summary>
     public void FailSend(ConnectException failure)
     {
-        Interlocked.CompareExchange(ref _sendFailure, new SendFailure(failure, FromRequestSource: false), null);
+        RecordSendFailure(failure);
         Abandon();
     }
 
