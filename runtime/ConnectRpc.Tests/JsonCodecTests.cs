@@ -292,6 +292,20 @@ public sealed class JsonCodecTests
     }
 
     [Fact]
+    public void Any_NestedPastTheRewritesDepthLimit_FailsAsAnEncodeError()
+    {
+        // A well-known type's Any is rewritten through System.Text.Json, whose reader stops at a depth of 64.
+        Any any = Any.Pack(new Empty());
+        for (int i = 0; i < 70; i++)
+        {
+            any = Any.Pack(any);
+        }
+
+        MessageEncodeException encode = Assert.Throws<MessageEncodeException>(() => Write(new Bag { Items = { any } }));
+        Assert.Equal(Code.Internal, encode.Code);
+    }
+
+    [Fact]
     public void ConnectErrorDetails_BinaryValueRead_DebugIgnored()
     {
         // Connect's error JSON carries a detail as its type name and base64 binary; connect-go adds "debug" (its JSON).

@@ -214,7 +214,17 @@ internal sealed class JsonCodec : MessageCodec
         ReadOnlySpan<byte> json = scratch.WrittenSpan;
         if (HasPlainWellKnownAny(json))
         {
-            JsonNode root = JsonNode.Parse(json)!;
+            JsonNode root;
+            try
+            {
+                root = JsonNode.Parse(json)!;
+            }
+            catch (JsonException ex)
+            {
+                // Nested deeper than System.Text.Json's default limit (64) where a well-known type's Any is rewritten.
+                throw new MessageEncodeException($"cannot encode {Name} message: {ex.Message}", ex);
+            }
+
             MovePlainWellKnownValues(root, inline: true);
             using var rewriter = new Utf8JsonWriter(output, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
             root.WriteTo(rewriter);
